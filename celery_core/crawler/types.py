@@ -1,0 +1,107 @@
+"""The values that flow between the engine's parts: sources, fetching, checks, dataset, progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An image URL a source found, with where it was found."""
+
+    url: str
+    source: str  # "bing", "duckduckgo", "google", "baidu", "urls" or "website"
+    source_page: str | None = None
+    title: str | None = None
+
+
+class SourceError(Exception):
+    """A source could not deliver (blocked, markup changed, empty); `reason` says which."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class FetchError(Exception):
+    """A download failed. `reason` is a short stable code for reports (e.g. "http_404",
+    "timeout", "too_large", "private_address", "redirect_loop", "not_an_image");
+    `transient` says whether trying again later may succeed."""
+
+    def __init__(self, reason: str, detail: str = "", transient: bool = False) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class TextPage:
+    """An HTML or text page fetched for a source (search results, a website page)."""
+
+    url: str  # after redirects
+    status: int
+    text: str
+    content_type: str
+
+
+class PageFetcher(Protocol):
+    """What a source needs from the HTTP layer."""
+
+    async def fetch_text(self, url: str) -> TextPage: ...
+
+    async def allowed_by_robots(self, url: str) -> bool: ...
+
+
+class Source(Protocol):
+    """A plugin that turns a keyword or a source spec into candidate image URLs."""
+
+    name: str
+
+    def candidates(self, fetcher: PageFetcher, limit: int) -> AsyncIterator[Candidate]: ...
+
+
+@dataclass
+class Counts:
+    """Running tallies for one keyword; also the final figures in the report."""
+
+    found: int = 0
+    downloaded: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    failed: int = 0
+    skipped_existing: int = 0
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
+    failed_reasons: dict[str, int] = field(default_factory=dict)
+    source_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A small JPEG of a kept image, for a GUI that may be on another machine."""
+
+    path: str  # relative to the dataset root
+    jpeg: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    """What the engine reports while it runs; the task turns it into Celery PROGRESS meta."""
+
+    category: str
+    keyword: str
+    counts: Counts
+    target: int
+    elapsed_s: float
+    rate: float  # kept images per second
+    new_thumbnails: tuple[Thumbnail, ...] = ()
+
+
+ProgressCallback = Callable[[ProgressSnapshot], None]
+CancelCheck = Callable[[], bool]

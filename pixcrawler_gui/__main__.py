@@ -1,0 +1,7 @@
+"""`python -m pixcrawler_gui ROLE ...`: the same entry point as the `pixcrawler` command."""
+
+import sys
+
+from pixcrawler_gui.cli import main
+
+sys.exit(main())
