@@ -99,7 +99,7 @@ def _now_iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
-class BaseTask(Task):  # type: ignore[misc]
+class BaseTask(Task):
     """Base class of every PixCrawler task."""
 
     abstract = True

@@ -118,7 +118,9 @@ def _start_keeper(sender: Any = None, **_: Any) -> None:
     from celery_core.app import LEASE_RENEW_S, LEASE_TTL_S
 
     consumer = sender
-    if consumer is None or not str(consumer.app.conf.broker_url or "").startswith(("redis", "unix")):
+    if consumer is None or not str(consumer.app.conf.broker_url or "").startswith(
+        ("redis", "unix")
+    ):
         return
     keeper = LeaseKeeper(consumer.app, LEASE_RENEW_S, LEASE_TTL_S)
     keeper.tick()

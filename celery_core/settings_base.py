@@ -38,7 +38,7 @@ def current_environment() -> Environment:
         raise SettingsError(
             f"PIXCRAWLER_ENV={value!r} is not an environment; use one of {', '.join(ENVIRONMENTS)}"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def config_dir() -> Path:

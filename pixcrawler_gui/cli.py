@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or args_list[0].startswith("-") and args_list[0] not in ("-h", "--help"):
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
         args_list.insert(0, "gui")
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -175,8 +175,9 @@ def _db_of(url: str, default: int) -> int:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from celery_core.config import CelerySettings
     from celery_core.connection import RedisUnavailable, effective_settings, resolve_endpoints
+
+    from celery_core.config import CelerySettings
     from celery_core.verify import run_checks
 
     settings = CelerySettings.load()
@@ -229,10 +230,10 @@ def run_settings(args: argparse.Namespace) -> int:
     key = args.key.lower().removeprefix("pixcrawler_celery_")
     if key not in CelerySettings.model_fields:
         return _fail(f"unknown setting {args.key!r}; see `pixcrawler settings show`", 2)
-    value: Any = args.value
+    raw: Any = args.value
     if CelerySettings.model_fields[key].annotation is list[str]:
-        value = [v.strip() for v in args.value.split(",") if v.strip()]
-    new = settings.updated(**{key: value})
+        raw = [v.strip() for v in args.value.split(",") if v.strip()]
+    new = settings.updated(**{key: raw})
     path = new.save()
     if CelerySettings.overridden_by_environment(key):
         print(f"note: {CelerySettings.env_var(key)} is set in the environment and wins over {path}")

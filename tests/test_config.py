@@ -146,7 +146,10 @@ def test_every_field_has_metadata_for_the_settings_screen() -> None:
         assert info.restart in ("worker", "app", "none"), info.name
         assert info.env_var == "PIXCRAWLER_CELERY_" + info.name.upper()
     assert next(i for i in infos if i.name == "worker_pool").choices == (
-        "auto", "prefork", "threads", "solo",
+        "auto",
+        "prefork",
+        "threads",
+        "solo",
     )
 
 

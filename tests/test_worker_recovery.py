@@ -81,7 +81,7 @@ def test_killed_worker_task_runs_again_on_a_new_worker(
         assert envelope["status"] == "SUCCESS"
         assert envelope["worker"] == second.name
         assert redelivered_after < 30, f"redelivery took {redelivered_after:.1f} s"
-        assert [h.decode() for h in store.lrange(f"{key}:finished", 0, -1)] == [second.name]
+        assert store.lrange(f"{key}:finished", 0, -1) == [second.name.encode()]
         assert store.llen(f"{key}:started") == 2
     finally:
         second.stop()

@@ -44,14 +44,22 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         args = [
             self.binary,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--requirepass", self.password,
-            "--dir", str(self.directory),
-            "--appendonly", "yes",
-            "--save", "",
-            "--logfile", str(self.directory / "redis.log"),
-            "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--requirepass",
+            self.password,
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--daemonize",
+            "no",
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._answers, timeout=10, what=f"redis on port {self.port}")

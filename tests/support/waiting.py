@@ -24,5 +24,7 @@ def wait_until(
             last_error = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}{detail}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what or condition}{detail}"
+            )
         time.sleep(interval)

@@ -29,9 +29,20 @@ class WorkerProcess:
         self.name = name or f"test-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.env = env
         self.argv = [
-            sys.executable, "-m", "pixcrawler_gui", "worker",
-            "--name", self.name, "--pool", pool, "--concurrency", str(concurrency),
-            "--queues", queues, "--loglevel", "INFO",
+            sys.executable,
+            "-m",
+            "pixcrawler_gui",
+            "worker",
+            "--name",
+            self.name,
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            queues,
+            "--loglevel",
+            "INFO",
         ]
         for module in include:
             self.argv += ["--include", module]
