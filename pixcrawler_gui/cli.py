@@ -16,6 +16,7 @@ from typing import Any
 
 from celery_core.settings_base import SettingsError
 
+EXIT_USAGE = 2
 ROLES = ("gui", "worker", "crawl", "doctor", "redis", "settings", "self-test")
 
 
@@ -95,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pixcrawler_gui import cli_crawl
 
     handlers.update(cli_crawl.HANDLERS)
+    if args.role is None:
+        parser.print_help()
+        return EXIT_USAGE
     try:
         return handlers[args.role](args)
     except SettingsError as exc:

@@ -1,6 +1,7 @@
 """Print the settings table for README.md from the settings classes' own metadata.
 
-    uv run python scripts/settings_table.py
+uv run python scripts/settings_table.py            # print it
+uv run python scripts/settings_table.py --write    # update README.md
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from celery_core.config import CelerySettings, field_info  # noqa: E402
-from celery_core.settings_base import FileSettings  # noqa: E402
+from celery_core.config import CelerySettings, field_info
+from celery_core.settings_base import FileSettings
 
 
 def settings_classes() -> list[type[FileSettings]]:
@@ -45,5 +46,18 @@ def table() -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def readme_with_table(readme: str) -> str:
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(table())
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if "--write" in sys.argv:
+        readme.write_text(readme_with_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(table())
