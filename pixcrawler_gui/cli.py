@@ -179,9 +179,8 @@ def _db_of(url: str, default: int) -> int:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from celery_core.connection import RedisUnavailable, effective_settings, resolve_endpoints
-
     from celery_core.config import CelerySettings
+    from celery_core.connection import RedisUnavailable, effective_settings, resolve_endpoints
     from celery_core.verify import run_checks
 
     settings = CelerySettings.load()
