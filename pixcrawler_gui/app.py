@@ -1,0 +1,169 @@
+"""The desktop app's entry point: QApplication, the qasync event loop and an orderly exit.
+
+This is the one place that creates the application and the loop. Everything else runs on
+that loop: Redis through redis.asyncio, blocking calls in the services' thread pool, worker
+processes through QProcess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from celery_core.config import CelerySettings, config_dir
+from celery_core.settings_base import SettingsError
+from pixcrawler_gui.services.events import EndpointState, EndpointStatus
+from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
+from pixcrawler_gui.views.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "PixCrawler"
+DESKTOP_FILE = "pixcrawler"
+SCREENSHOT_SETTLE_TIMEOUT = 15.0
+SCREENSHOT_SIZE = (1100, 720)  # the same picture whatever the screen, for docs and reviews
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options, and the rest for Qt (e.g. -platform offscreen)."""
+    parser = argparse.ArgumentParser(prog="pixcrawler gui")
+    parser.add_argument("--screenshot", metavar="FILE.png", type=Path)
+    return parser.parse_known_args(argv)
+
+
+def ui_state() -> QSettings:
+    """Window size and position, next to the settings files."""
+    return QSettings(str(config_dir() / "ui-state.ini"), QSettings.Format.IniFormat)
+
+
+def create_application(argv: list[str]) -> QApplication:
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([APP_NAME, *argv])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(DESKTOP_FILE)
+    from pixcrawler_gui.icon import app_icon
+
+    app.setWindowIcon(app_icon())
+    # The window closes only after the services shut down (see `_main`).
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+def run_gui(argv: list[str]) -> int:
+    """`pixcrawler gui [--screenshot FILE.png]`; returns the exit code."""
+    args, qt_args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_application(qt_args)
+    try:
+        settings = CelerySettings.load()
+    except SettingsError as exc:
+        QMessageBox.critical(None, "PixCrawler cannot start", f"The settings are invalid:\n{exc}")
+        return 1
+    import qasync
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    services = AppServices(settings, RuntimeOptions())
+    window = MainWindow(services, ui_state())
+    try:
+        return int(loop.run_until_complete(_main(services, window, args.screenshot)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def _main(services: AppServices, window: MainWindow, screenshot: Path | None) -> int:
+    loop = asyncio.get_running_loop()
+    closing: asyncio.Future[bool] = loop.create_future()
+
+    def on_close(keep: bool) -> None:
+        if not closing.done():
+            closing.set_result(keep)
+
+    window.close_requested.connect(on_close)
+    if screenshot is not None:
+        window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    starting = loop.create_task(services.start(), name="start services")
+    keep_workers = False
+    code = 0
+    try:
+        with _quit_on_signals(lambda: window.request_close(ask=False)):
+            if screenshot is not None:
+                code = await _screenshot(services, window, starting, screenshot)
+            else:
+                keep_workers = await closing
+    finally:
+        # Background work first, then the services, then the window: nothing may outlive
+        # the loop (a task would fail on a closed client, a thread on a deleted object).
+        if not starting.done():
+            starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await services.shutdown(keep_workers=keep_workers)
+        window.finish_close(remember_geometry=screenshot is None)
+    return code
+
+
+async def _screenshot(
+    services: AppServices, window: MainWindow, starting: asyncio.Task[None], path: Path
+) -> int:
+    await window.until_drawn()
+    settled = asyncio.Event()
+
+    def check(status: EndpointStatus) -> None:
+        if status.state != EndpointState.CHECKING:
+            settled.set()
+
+    unsubscribe = services.hub.subscribe(EndpointStatus, check)
+    try:
+        async with asyncio.timeout(SCREENSHOT_SETTLE_TIMEOUT):
+            await asyncio.shield(starting)
+            await settled.wait()
+    except TimeoutError:
+        log.warning("the connection checks did not finish; saving the window as it is")
+    finally:
+        unsubscribe()
+    await asyncio.sleep(0.2)  # let the status bar repaint after the last event
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        print(f"pixcrawler: could not save a screenshot to {path}", file=sys.stderr)
+        return 1
+    print(f"Saved a screenshot of the main window to {path}")
+    return 0
+
+
+@contextlib.contextmanager
+def _quit_on_signals(handler: Callable[[], None]) -> Iterator[None]:
+    """Ctrl+C or SIGTERM closes the app as the window's Quit does (workers stopped)."""
+    loop = asyncio.get_running_loop()
+    names = ["SIGINT", "SIGTERM"] if sys.platform != "win32" else ["SIGINT"]
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: object) -> None:
+        loop.call_soon_threadsafe(handler)
+
+    for name in names:
+        number = getattr(signal, name)
+        previous[number] = signal.signal(number, on_signal)
+    # Python runs signal handlers only between bytecodes: wake it up now and then.
+    timer = QTimer()
+    timer.start(300)
+    timer.timeout.connect(lambda: None)
+    try:
+        yield
+    finally:
+        timer.stop()
+        for number, old in previous.items():
+            signal.signal(number, old)

@@ -1,0 +1,234 @@
+"""The services of a running app, wired together, with a start and an orderly shutdown.
+
+Start: resolve the endpoints in a thread (start the embedded Redis if the local one is
+down), then start the status checks, the event receiver and worker supervision.
+Shutdown: background tasks first, then the workers, then clients, then the embedded server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery_core.config import CelerySettings
+from celery_core.connection import (
+    Endpoints,
+    RedisUnavailable,
+    effective_settings,
+    ping,
+    resolve_endpoints,
+)
+from celery_core.embedded_redis import EmbeddedRedis
+from celery_core.settings_base import FileSettings, SettingsError
+from celery_core.urls import mask_url
+from pixcrawler_gui.services.broker_status import BrokerStatusMonitor, check_connection
+from pixcrawler_gui.services.cluster_monitor import ClusterMonitor
+from pixcrawler_gui.services.events import (
+    ConnectionCheck,
+    EmbeddedServerStatus,
+    EndpointState,
+    EndpointStatus,
+    EventHub,
+    Role,
+)
+from pixcrawler_gui.services.remote_workers import RemoteWorkers
+from pixcrawler_gui.services.restart_policy import RestartPolicy
+from pixcrawler_gui.services.settings_editor import SaveOutcome
+from pixcrawler_gui.services.supervisor import RUNNING_STATES, LocalSupervisor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Knobs tests and the packaged app turn; the defaults suit a desktop."""
+
+    allow_embedded: bool = True
+    embedded_dir: Path | None = None
+    worker_cwd: str | None = None
+    worker_include: tuple[str, ...] = ()
+    worker_env: dict[str, str] | None = None
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    grace_period: float = 30.0
+    status_interval: float = 3.0
+    status_max_backoff: float = 8.0
+
+
+class AppServices:
+    def __init__(self, settings: CelerySettings, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.settings = settings
+        self.hub = EventHub()
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pixcrawler-io")
+        self.endpoints: Endpoints | None = None
+        self.celery: Any = None
+        self._embedded: EmbeddedRedis | None = None
+        self.started = asyncio.Event()
+        self.status = BrokerStatusMonitor(
+            self.hub,
+            interval=self.options.status_interval,
+            max_backoff=self.options.status_max_backoff,
+        )
+        self.remote = RemoteWorkers(self.hub, self._is_local)
+        self.supervisor = LocalSupervisor(
+            self.hub,
+            self.executor,
+            policy=self.options.restart_policy,
+            grace_period=self.options.grace_period,
+            cwd=self.options.worker_cwd,
+            base_env=self.options.worker_env,
+            include=self.options.worker_include,
+            known_nodes=self.remote.nodes,
+        )
+        self.cluster = ClusterMonitor(self.hub, self.executor, self._is_local)
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _is_local(self, node: str) -> bool:
+        return self.supervisor.is_local(node)
+
+    async def start(self) -> None:
+        await self._connect(self.settings)
+        self.remote.start()
+        self.started.set()
+
+    async def _connect(self, settings: CelerySettings) -> None:
+        loop = asyncio.get_running_loop()
+        endpoints = await self._resolve(settings)
+        effective = effective_settings(settings, endpoints)
+        from celery_core.app import create_app
+
+        self.celery = await loop.run_in_executor(self.executor, create_app, effective)
+        self.endpoints = endpoints
+        self.supervisor.configure(endpoints.broker_url, endpoints.result_backend, self.celery)
+        self.status.start(endpoints.broker_url, endpoints.result_backend)
+        self.cluster.start(self.celery)
+
+    async def _resolve(self, settings: CelerySettings) -> Endpoints:
+        loop = asyncio.get_running_loop()
+        options = self.options
+        try:
+            endpoints, server = await loop.run_in_executor(
+                self.executor,
+                lambda: resolve_endpoints(settings, options.allow_embedded, options.embedded_dir),
+            )
+        except RedisUnavailable as exc:
+            # Watch the configured URLs anyway: the status recovers when that Redis comes up.
+            self.hub.publish(EmbeddedServerStatus(running=False, error=str(exc)))
+            self.hub.publish(
+                EndpointStatus(
+                    "broker", mask_url(settings.broker_url), EndpointState.DOWN, str(exc)
+                )
+            )
+            return Endpoints(settings.broker_url, settings.result_backend, None)
+        if server is not None:
+            self._embedded = server
+        if endpoints.embedded is not None:
+            info = endpoints.embedded
+            self.hub.publish(
+                EmbeddedServerStatus(
+                    running=True,
+                    port=info.port,
+                    version=info.version,
+                    replaces=mask_url(settings.broker_url),
+                )
+            )
+        else:
+            reason = await loop.run_in_executor(self.executor, ping, endpoints.result_backend)
+            if reason is not None:
+                log.warning("result backend %s: %s", mask_url(endpoints.result_backend), reason)
+        return endpoints
+
+    async def apply_settings(self, settings: CelerySettings) -> bool:
+        """Use new settings; True when the endpoints changed (the app reconnected)."""
+        old = self.settings
+        self.settings = settings
+        if (old.broker_url, old.result_backend) == (settings.broker_url, settings.result_backend):
+            return False
+        await self.cluster.stop()
+        await self.status.stop()
+        await self._close_celery()
+        await self._connect(settings)
+        return True
+
+    # -- what the window asks of the running app -----------------------------------------------
+
+    def worker_defaults(self) -> tuple[str, int]:
+        """Pool and concurrency for a new worker, from the settings."""
+        return self.settings.resolved_pool, min(self.settings.resolved_concurrency, 64)
+
+    def settings_classes(self) -> list[type[FileSettings]]:
+        """The settings the settings screen edits."""
+        classes: list[type[FileSettings]] = [CelerySettings]
+        try:
+            from celery_core.crawler.settings import CrawlerSettings
+        except ImportError:
+            return classes
+        return [*classes, CrawlerSettings]
+
+    async def test_connection(self, role: Role, url: str) -> ConnectionCheck:
+        return await check_connection(role, url)
+
+    def settings_saved(self, outcome: SaveOutcome) -> None:
+        """Saved settings of the current environment apply at once (reconnecting if needed)."""
+        if outcome.files and any(f.owner is CelerySettings for f in outcome.changed):
+            self._spawn(self._reload_settings())
+
+    async def _reload_settings(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            settings = await loop.run_in_executor(self.executor, CelerySettings.load)
+        except SettingsError as exc:
+            log.warning("the saved settings cannot be used: %s", exc)
+            return
+        await self.apply_settings(settings)
+
+    def running_workers(self) -> int:
+        return sum(1 for s in self.supervisor.workers() if s.state in RUNNING_STATES)
+
+    def restart_running_workers(self) -> int:
+        """Restart the local workers that run, so they pick up new settings; returns how many."""
+        count = 0
+        for snapshot in self.supervisor.workers():
+            if snapshot.state in RUNNING_STATES:
+                self.supervisor.restart_worker(snapshot.worker_id)
+                count += 1
+        return count
+
+    async def shutdown(self, keep_workers: bool = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.remote.stop()
+        await self.cluster.stop()
+        await self.status.stop()
+        await self.supervisor.shutdown(keep_running=keep_workers)
+        await self._close_celery()
+        server, self._embedded = self._embedded, None
+        if server is not None and not keep_workers:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self.executor, server.stop)
+            self.hub.publish(EmbeddedServerStatus(running=False))
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    async def _close_celery(self) -> None:
+        app, self.celery = self.celery, None
+        if app is not None:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self.executor, app.close)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
