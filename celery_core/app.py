@@ -102,9 +102,55 @@ def celery_config(settings: CelerySettings) -> dict[str, Any]:
     }
 
 
-def create_app(settings: CelerySettings | None = None, main: str = "pixcrawler") -> Celery:
-    """A Celery app configured from `settings` (the process's settings when omitted)."""
-    app = Celery(main, set_as_current=False)
+class SubmitterCelery(Celery):
+    """An app for clients that submit jobs and read results from Redis themselves.
+
+    Celery's Redis backend subscribes to every task's result channel as the task is sent, to
+    make `AsyncResult.get()` fast. A client that follows jobs through job records (the desktop
+    app, `pixcrawler crawl`) never calls get(): those subscriptions would only pile up unread
+    messages, and unsubscribing from a garbage-collected result fails noisily once Redis is gone.
+    Never call `AsyncResult.get()` on such an app: read `celery_core.job_control` instead.
+    """
+
+    def _get_backend(self) -> Any:
+        from celery.app.backends import by_url
+        from celery.backends.redis import RedisBackend
+
+        backend_cls, url = by_url(self.conf.result_backend, self.loader)
+        if isinstance(backend_cls, type) and issubclass(backend_cls, RedisBackend):
+            backend_cls = _QuietRedisBackend
+        return backend_cls(app=self, url=url)
+
+
+def _quiet_backend() -> type:
+    from celery.backends.redis import RedisBackend
+
+    class QuietRedisBackend(RedisBackend):
+        def on_task_call(self, producer: Any, task_id: str) -> None:
+            """Do not subscribe to the result of each task sent."""
+
+        def add_pending_result(self, result: Any, weak: bool = False, **_: Any) -> Any:
+            return result  # nothing to follow: this app never waits on a result
+
+        def remove_pending_result(self, result: Any) -> Any:
+            return result  # called from AsyncResult.__del__, possibly after Redis is gone
+
+    return QuietRedisBackend
+
+
+_QuietRedisBackend = _quiet_backend()
+
+
+def create_app(
+    settings: CelerySettings | None = None,
+    main: str = "pixcrawler",
+    follow_results: bool = True,
+) -> Celery:
+    """A Celery app configured from `settings` (the process's settings when omitted).
+
+    `follow_results=False` gives an app for job submitters (see `SubmitterCelery`).
+    """
+    app = (Celery if follow_results else SubmitterCelery)(main, set_as_current=False)
     if settings is None:
         # Deferred: Celery calls this the first time it needs its configuration.
         app.config_from_object(_LazyConfig())

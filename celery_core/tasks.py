@@ -22,3 +22,28 @@ def health_check(self: BaseTask, echo: str = "pong") -> dict[str, Any]:
         "python": platform.python_version(),
         "time": time.time(),
     }
+
+
+@shared_task(bind=True, base=BaseTask, name="pixcrawler.crawl_keyword")
+def crawl_keyword(
+    self: BaseTask, job_id: str, root: str, item: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    """Crawl one keyword (or one chunk of a URL list) into the dataset at `root`."""
+    from celery_core.crawl_task import run_crawl_item
+
+    return run_crawl_item(self, job_id, root, item, options)
+
+
+@shared_task(bind=True, base=BaseTask, name="pixcrawler.finalize_dataset")
+def finalize_dataset(
+    self: BaseTask,
+    results: list[dict[str, Any]],
+    job_id: str,
+    root: str,
+    name: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The chord's last step: labels and the report, once every keyword has finished."""
+    from celery_core.crawl_task import finalize
+
+    return finalize(self, results, job_id, root, name, options)

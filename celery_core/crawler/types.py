@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,36 @@ class Counts:
     invalid: int = 0
     failed: int = 0
     skipped_existing: int = 0
+    existing: int = 0  # images of this keyword kept by earlier runs (count toward the target)
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     failed_reasons: dict[str, int] = field(default_factory=dict)
     source_errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Counts:
+        known = {name for name in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("invalid_reasons", "failed_reasons"):
+            values[key] = {str(r): int(n) for r, n in dict(values.get(key) or {}).items()}
+        values["source_errors"] = [str(e) for e in values.get("source_errors") or []]
+        return cls(**values)
+
+    def merge(self, other: Counts) -> None:
+        """Add `other`'s figures to these (for category and job totals)."""
+        for name in ("found", "downloaded", "kept", "duplicates", "invalid", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped_existing += other.skipped_existing
+        self.existing += other.existing
+        for mine, theirs in (
+            (self.invalid_reasons, other.invalid_reasons),
+            (self.failed_reasons, other.failed_reasons),
+        ):
+            for reason, count in theirs.items():
+                mine[reason] = mine.get(reason, 0) + count
+        self.source_errors.extend(other.source_errors)
 
 
 @dataclass(frozen=True)
@@ -105,3 +132,33 @@ class ProgressSnapshot:
 
 ProgressCallback = Callable[[ProgressSnapshot], None]
 CancelCheck = Callable[[], bool]
+
+
+@dataclass
+class KeywordResult:
+    """What crawling one keyword produced; JSON-safe through `to_dict`/`from_dict`."""
+
+    category: str
+    keyword: str
+    target: int
+    counts: Counts
+    elapsed_s: float
+    cancelled: bool = False  # should_cancel said stop
+    partial: bool = False  # stopped before the target or the candidates ran out
+    kept_paths: list[str] = field(default_factory=list)  # relative to the dataset root
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeywordResult:
+        return cls(
+            category=str(data["category"]),
+            keyword=str(data["keyword"]),
+            target=int(data.get("target", 0)),
+            counts=Counts.from_dict(dict(data.get("counts") or {})),
+            elapsed_s=float(data.get("elapsed_s", 0.0)),
+            cancelled=bool(data.get("cancelled", False)),
+            partial=bool(data.get("partial", False)),
+            kept_paths=[str(p) for p in data.get("kept_paths") or []],
+        )

@@ -1,0 +1,48 @@
+"""From a work item to the candidate stream the engine consumes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from celery_core.crawler.fetch import Fetcher
+from celery_core.crawler.settings import CrawlerSettings
+from celery_core.crawler.sources import (
+    UrlListSource,
+    WebsiteSource,
+    engine_base_urls,
+    iter_search_candidates,
+)
+from celery_core.crawler.types import Candidate
+from celery_core.work_items import WorkItem
+
+# Search results hold duplicates, dead links and thumbnails too small to keep: ask for more
+# candidates than the images wanted.
+SEARCH_OVERFETCH = 3
+SEARCH_EXTRA = 20
+
+
+def candidates_for(
+    item: WorkItem, settings: CrawlerSettings, failures: list[tuple[str, str]]
+) -> Callable[[Fetcher], AsyncIterator[Candidate]]:
+    """A factory the engine calls with its Fetcher; engine failures are appended to `failures`."""
+
+    def factory(fetcher: Fetcher) -> AsyncIterator[Candidate]:
+        if item.kind == "search":
+            limit = item.target * SEARCH_OVERFETCH + SEARCH_EXTRA
+            return iter_search_candidates(
+                item.keyword,
+                item.engines,
+                fetcher,
+                limit,
+                base_urls=engine_base_urls(settings),
+                failures=failures,
+            )
+        if item.kind == "urls":
+            return UrlListSource(item.urls).candidates(fetcher, len(item.urls))
+        if item.website is None:
+            raise ValueError(f"{item.label}: a website item without its website settings")
+        site = item.website
+        source = WebsiteSource(site.url, max_pages=site.max_pages, max_depth=site.max_depth)
+        return source.candidates(fetcher, 1_000_000)
+
+    return factory

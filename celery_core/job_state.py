@@ -1,0 +1,189 @@
+"""Turn raw task records from the result backend into one typed view of a job.
+
+Pure functions over `celery-task-meta-*` records, shared by `pixcrawler crawl` and the desktop
+app's watcher, so both read states the same way, whether the worker is local or remote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from celery_core.base import envelope_from_meta
+
+FINAL_TASK_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+
+
+@dataclass(frozen=True)
+class KeywordProgress:
+    task_id: str
+    category: str
+    keyword: str
+    chunk_index: int
+    chunk_count: int
+    state: str  # Celery state: PENDING, STARTED, PROGRESS, RETRY, SUCCESS, FAILURE
+    found: int = 0
+    downloaded: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    failed: int = 0
+    target: int = 0
+    rate: float = 0.0
+    elapsed_s: float = 0.0
+    cancelled: bool = False
+    partial: bool = False
+    error: str | None = None
+    source_errors: tuple[str, ...] = ()
+    thumbnails: tuple[int, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_TASK_STATES
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: str
+    name: str
+    state: str  # queued, running, finishing, finished, partial, cancelled, failed
+    keywords: tuple[KeywordProgress, ...]
+    kept: int
+    target: int
+    duplicates: int
+    invalid: int
+    failed: int
+    rate: float
+    eta_s: float | None
+    output_dir: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("finished", "partial", "cancelled", "failed")
+
+
+def keyword_progress(
+    task_id: str, item: dict[str, Any], meta: dict[str, Any] | None
+) -> KeywordProgress:
+    """One task's view: from PROGRESS meta while it runs, from its envelope once it ended."""
+    base = KeywordProgress(
+        task_id=task_id,
+        category=str(item.get("category", "")),
+        keyword=str(item.get("keyword", "")),
+        chunk_index=int(item.get("chunk_index", 0)),
+        chunk_count=int(item.get("chunk_count", 1)),
+        target=int(item.get("target", 0)),
+        state="PENDING",
+    )
+    if not meta:
+        return base
+    state = str(meta.get("status", "PENDING"))
+    info = meta.get("result")
+    if state == "SUCCESS":
+        info = (envelope_from_meta(meta) or {}).get("result") or {}
+    elif state == "FAILURE":
+        envelope = envelope_from_meta(meta) or {}
+        error = (envelope.get("error") or {}).get("message")
+        if not error and isinstance(info, dict):
+            error = f"{info.get('exc_type', 'Error')}: {info.get('exc_message', '')}"
+        return replace(base, state=state, error=str(error or "failed"))
+    if not isinstance(info, dict):
+        return replace(base, state=state)
+    counts = info.get("counts") if isinstance(info.get("counts"), dict) else {}
+    assert isinstance(counts, dict)
+    return replace(
+        base,
+        state=state,
+        found=int(counts.get("found", 0)),
+        downloaded=int(counts.get("downloaded", 0)),
+        kept=int(counts.get("kept", 0)),
+        duplicates=int(counts.get("duplicates", 0)),
+        invalid=int(counts.get("invalid", 0)),
+        failed=int(counts.get("failed", 0)),
+        target=int(info.get("target", base.target)),
+        rate=float(info.get("rate", 0.0)),
+        elapsed_s=float(info.get("elapsed_s", 0.0)),
+        cancelled=bool(info.get("cancelled", False)),
+        partial=bool(info.get("partial", False)),
+        source_errors=tuple(str(e) for e in counts.get("source_errors", ()) or ()),
+        thumbnails=tuple(int(n) for n in info.get("thumbnails", ()) or ()),
+    )
+
+
+def job_progress(
+    record: dict[str, Any],
+    metas: dict[str, dict[str, Any] | None],
+    cancelled: bool = False,
+) -> JobProgress:
+    """Aggregate a job from its record (`progress.save_job_record`) and its tasks' records."""
+    tasks: list[dict[str, Any]] = record.get("tasks", [])
+    keywords = tuple(keyword_progress(t["id"], t["item"], metas.get(t["id"])) for t in tasks)
+    return aggregate_job(record, keywords, metas.get(record.get("callback_id", "")), cancelled)
+
+
+def aggregate_job(
+    record: dict[str, Any],
+    keywords: tuple[KeywordProgress, ...],
+    callback_meta: dict[str, Any] | None,
+    cancelled: bool = False,
+) -> JobProgress:
+    """The job from its keywords' views (`keyword_progress`, in record order) and the final
+    step's record: a watcher that keeps each task's view re-reads only the task that changed."""
+    kept = sum(k.kept for k in keywords)
+    target = sum(k.target for k in keywords)
+    rate = sum(k.rate for k in keywords if k.state in ("PROGRESS", "STARTED"))
+    summary: dict[str, Any] = {}
+    error = None
+    if callback_meta and callback_meta.get("status") == "SUCCESS":
+        summary = (envelope_from_meta(callback_meta) or {}).get("result") or {}
+        state = str(summary.get("state", "finished"))
+    elif callback_meta and callback_meta.get("status") == "FAILURE":
+        state = "failed"
+        envelope = envelope_from_meta(callback_meta) or {}
+        error = (
+            (envelope.get("error") or {}).get("message")
+            or _keyword_failures(keywords)
+            or "the final step failed"
+        )
+    elif all(k.done for k in keywords) and keywords:
+        failed = [k for k in keywords if k.state == "FAILURE"]
+        if failed and len(failed) == len(keywords):
+            state, error = "failed", failed[0].error
+        else:
+            state = "finishing"
+    elif all(k.state == "PENDING" for k in keywords):
+        state = "queued"
+    else:
+        state = "running"
+    if cancelled and not summary and state not in ("failed",):
+        state = "cancelled" if all(k.done for k in keywords) else "cancelling"
+    remaining = max(0, target - kept)
+    eta = remaining / rate if rate > 0 and state == "running" else None
+    return JobProgress(
+        job_id=str(record.get("job_id", "")),
+        name=str(record.get("name", "")),
+        state=state,
+        keywords=keywords,
+        kept=int(summary.get("kept", kept)),
+        target=target,
+        duplicates=int(summary.get("duplicates", sum(k.duplicates for k in keywords))),
+        invalid=int(summary.get("invalid", sum(k.invalid for k in keywords))),
+        failed=int(summary.get("failed", sum(k.failed for k in keywords))),
+        rate=rate,
+        eta_s=eta,
+        output_dir=str(record.get("output_dir", "")),
+        summary=summary,
+        error=error,
+    )
+
+
+def _keyword_failures(keywords: tuple[KeywordProgress, ...]) -> str | None:
+    """Why a chord's callback never ran: Celery fails it when a keyword's task failed."""
+    failed = [k for k in keywords if k.state == "FAILURE"]
+    if not failed:
+        return None
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"{first.category}/{first.keyword} failed: {first.error}{more}"

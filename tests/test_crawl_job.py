@@ -1,0 +1,242 @@
+"""A whole job through a real worker: a hostile web's traps, dataset, report, resume, cancel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from celery_core.job_control import cancel_job, read_job, submit_job
+from celery_core.jobs import parse_job
+from tests.image_server import ImageServer, Reply, encode, make_picture, png_bomb
+from tests.support.waiting import wait_until
+from tests.support.worker_proc import WorkerProcess
+
+REPO = Path(__file__).resolve().parents[1]
+DISTINCT = 8
+
+
+@pytest.fixture
+def site() -> Iterator[ImageServer]:
+    with ImageServer() as server:
+        for n in range(DISTINCT):
+            fmt = ("JPEG", "PNG", "WEBP")[n % 3]
+            server.add_bytes(f"/img/{n}.{fmt.lower()}", encode(make_picture(n), fmt), "image/jpeg")
+        original = make_picture(0)
+        server.add_bytes("/trap/exact-copy.jpg", encode(original, "JPEG"), "image/jpeg")
+        smaller = original.resize((400, 300))
+        server.add_bytes("/trap/near-copy.jpg", encode(smaller, "JPEG", quality=70), "image/jpeg")
+        whole = encode(make_picture(100), "JPEG")
+        server.add_bytes("/trap/truncated.jpg", whole[: len(whole) // 2], "image/jpeg")
+        server.add_text("/trap/page.jpg", "<html><body>not an image</body></html>")
+        server.add_bytes("/trap/bomb.png", png_bomb(), "image/png")
+        server.add_bytes("/trap/tiny.jpg", encode(make_picture(101, (20, 20))), "image/jpeg")
+        server.add_sequence(
+            "/trap/flaky.jpg",
+            [Reply(503), Reply(200, encode(make_picture(102)), "image/jpeg")],
+        )
+        server.add_redirect("/trap/loop-a.jpg", "/trap/loop-b.jpg")
+        server.add_redirect("/trap/loop-b.jpg", "/trap/loop-a.jpg")
+        server.add_redirect("/trap/to-private.jpg", "http://10.255.255.1/secret.jpg")
+        server.add_endless("/trap/endless.jpg")
+        for n in range(3):  # the same bytes under other names, crawled by another category
+            server.add_bytes(f"/copies/{n}.bin", encode(make_picture(n), "PNG"), "image/png")
+        yield server
+
+
+def trap_urls(server: ImageServer) -> list[str]:
+    names = ["exact-copy.jpg", "near-copy.jpg", "truncated.jpg", "page.jpg", "bomb.png",
+             "tiny.jpg", "flaky.jpg", "loop-a.jpg", "to-private.jpg", "endless.jpg",
+             "missing.jpg"]  # fmt: skip
+    return [
+        server.url(f"/trap/{n}") for n in names
+    ]  # non-http schemes never get this far: the job file refuses them
+
+
+@pytest.fixture
+def crawl_env(celery_env: dict[str, str]) -> dict[str, str]:
+    return {
+        **celery_env,
+        # The image server is on loopback: allow exactly that, nothing else private.
+        "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "PIXCRAWLER_CRAWLER_MAX_IMAGE_BYTES": str(2 * 1024 * 1024),
+        "PIXCRAWLER_CRAWLER_TOTAL_TIMEOUT": "5",
+        "PIXCRAWLER_CRAWLER_READ_TIMEOUT": "3",
+        "PIXCRAWLER_CRAWLER_RETRY_BACKOFF": "0.05",
+    }
+
+
+@pytest.fixture
+def crawl_worker(crawl_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    with WorkerProcess(crawl_env, concurrency=2) as proc:
+        proc.wait_ready()
+        yield proc
+
+
+@pytest.fixture
+def crawl_app(crawl_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
+    from celery_core.app import create_app
+    from celery_core.config import CelerySettings
+
+    for key, value in crawl_env.items():
+        monkeypatch.setenv(key, value)
+    app = create_app(CelerySettings.load(), follow_results=False)
+    yield app
+    app.close()
+
+
+def job_for(server: ImageServer, out: Path, extra: list[str] | None = None) -> dict:
+    urls = [server.url(f"/img/{n}.{('jpeg', 'png', 'webp')[n % 3]}") for n in range(DISTINCT)]
+    return {
+        "dataset_name": "traps",
+        "categories": {
+            "set": [{"name": "list", "urls": urls + trap_urls(server) + (extra or [])}],
+            # Copies of three pictures under other names: duplicates across categories and
+            # tasks, whichever task gets to them first.
+            "more": [{"name": "again", "urls": [server.url(f"/copies/{n}.bin") for n in range(3)]}],
+        },
+        "options": {"max_images": 50, "output_dir": str(out), "min_width": 50,
+                    "min_height": 50, "label_formats": ["txt", "json", "csv", "yaml"]},
+    }  # fmt: skip
+
+
+def finished(app: Celery, job_id: str, timeout: float = 120):
+    return wait_until(
+        lambda: (p := read_job(app, job_id)) is not None and p.finished and p,
+        timeout=timeout,
+        interval=0.2,
+        what=f"job {job_id} to finish",
+    )
+
+
+def test_every_trap_is_handled_through_a_real_worker(
+    site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "dataset"
+    spec = parse_job(job_for(site, out)).spec
+    handle = submit_job(crawl_app, spec)
+    progress = finished(crawl_app, handle.job_id)
+    assert progress.state == "finished", progress
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    urls = {entry["url"] for entry in manifest}
+    # The distinct pictures and the one that succeeded after a 503 are kept, nothing else.
+    assert len(manifest) == DISTINCT + 1, urls
+    assert site.url("/trap/flaky.jpg") in urls
+    assert site.hits("/trap/flaky.jpg") == 2
+    for entry in manifest:
+        path = out / entry["path"]
+        assert path.is_file() and path.stat().st_size == entry["bytes"]
+        assert path.suffix == {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[entry["format"]]
+        for key in ("url", "source", "sha256", "phash", "width", "height", "category",
+                    "keyword", "fetched_at"):  # fmt: skip
+            assert entry[key] not in (None, ""), key
+    report = json.loads((out / "report.json").read_text())
+    text = json.dumps(report)
+    for reason in ("not_an_image", "truncated", "too_many_pixels", "too_small"):
+        assert reason in text, reason
+    for reason in ("http_404", "redirect", "private", "too_large"):
+        assert reason in text, reason
+    # Picture 0 came four times (original, exact copy, near copy, renamed copy), 1 and 2 twice.
+    assert progress.duplicates == 3 + 1 + 1
+    assert (out / "report.md").is_file()
+    for fmt in ("txt", "json", "csv", "yaml"):
+        assert (out / f"labels.{fmt}").is_file(), fmt
+    image_dirs = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    leftovers = [
+        p for d in image_dirs for p in d.rglob("*") if p.is_file() and p.name.startswith(".")
+    ]
+    assert leftovers == []  # no temp or lock files among the images
+    # Thumbnails for a GUI on another machine are in Redis.
+    client = crawl_app.backend.client
+    assert client.llen(f"pixcrawler:thumbs:{handle.job_id}") == DISTINCT + 1
+    first = json.loads(client.lindex(f"pixcrawler:thumbs:{handle.job_id}", 0))
+    jpeg = client.get(first["key"])
+    assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 10_000
+
+
+def test_running_the_same_job_again_keeps_nothing_twice(
+    site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "dataset"
+    spec = parse_job(job_for(site, out)).spec
+    first = finished(crawl_app, submit_job(crawl_app, spec).job_id)
+    assert first.kept == DISTINCT + 1
+    before = (out / "manifest.jsonl").read_text()
+    second = finished(crawl_app, submit_job(crawl_app, spec).job_id)
+    assert second.state == "finished"
+    assert second.kept == 0
+    assert (out / "manifest.jsonl").read_text() == before
+    files = [
+        p
+        for p in out.rglob("*")
+        if p.is_file() and p.parent != out and ".pixcrawler" not in p.parts
+    ]
+    assert len(files) == DISTINCT + 1
+
+
+def test_cancel_stops_the_job_and_keeps_what_was_saved(
+    site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    slow = [site.add_slow(f"/slow/{n}.jpg", encode(make_picture(200 + n)), delay=0.05)
+            for n in range(40)]  # fmt: skip
+    out = tmp_path / "dataset"
+    job = job_for(site, out)
+    job["categories"] = {"slow": [{"name": "list", "urls": slow}]}
+    handle = submit_job(crawl_app, parse_job(job).spec)
+    wait_until(
+        lambda: (p := read_job(crawl_app, handle.job_id)) is not None and p.kept >= 1,
+        timeout=60,
+        what="the first image kept",
+    )
+    cancel_job(crawl_app, handle.job_id)
+    progress = finished(crawl_app, handle.job_id)
+    assert progress.state == "cancelled"
+    assert 1 <= progress.kept < 40
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == progress.kept
+    assert (out / "report.json").is_file()
+
+
+def test_pixcrawler_crawl_json_summary(
+    site: ImageServer, crawl_env: dict[str, str], crawl_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(job_for(site, tmp_path / "ignored")))
+    out = tmp_path / "chosen"
+    argv = ["crawl", str(job_file), "--out", str(out), "--json"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pixcrawler_gui", *argv],
+        cwd=REPO, env={**os.environ, **crawl_env}, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["state"] == "finished"
+    assert summary["kept"] == DISTINCT + 1
+    assert summary["output_dir"] == str(out.resolve())
+    for key in ("job_id", "duplicates", "invalid", "failed", "elapsed_s"):
+        assert key in summary
+    assert (out / "manifest.jsonl").is_file()
+
+
+def test_pixcrawler_crawl_bad_job_file_and_no_worker(
+    crawl_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **crawl_env}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"dataset_name": "x", "categories": {"a": ["dog", 5]}}))
+    run = subprocess.run([sys.executable, "-m", "pixcrawler_gui", "crawl", str(bad)], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2
+    assert "categories.a[1]" in run.stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"dataset_name": "x", "categories": {"a": ["dog"]}}))
+    run = subprocess.run([sys.executable, "-m", "pixcrawler_gui", "crawl", str(good)], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 3
+    assert "--local-worker" in run.stderr
