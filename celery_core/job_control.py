@@ -29,7 +29,7 @@ from celery_core.progress import (
 )
 from celery_core.work_items import WorkItem, split_urls
 
-URLS_PER_TASK = 250  # a long URL list is cut so its CPU work spreads over every worker process
+URLS_PER_TASK = 100  # a long URL list is cut so its CPU work spreads over every worker process
 
 
 @dataclass(frozen=True)

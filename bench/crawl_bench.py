@@ -1,0 +1,237 @@
+"""Crawl throughput: through Celery, in-process, download-only, and icrawler, on one local site.
+
+    uv sync --group bench
+    uv run python -m bench.crawl_bench --dir /tmp/pix-site [--count 1000] [--skip-icrawler]
+
+Builds (or reuses) a local site of generated pictures with traps (bench/site.py), serves it
+from a separate process on 127.0.0.1, and measures, in one run:
+1. download-only: aiohttp fetching every URL, no checks (the network ceiling);
+2. the engine in-process, without Celery (every check, dedup, thumbnails);
+3. the same list as a job through Celery and a real worker (`pixcrawler worker`, prefork,
+   one process per core), with Redis progress, thumbnails and the shared dedup index;
+   the worker's peak memory (largest process and whole process tree) is sampled;
+4. icrawler 0.6.10's UrlListCrawler on the same list (it keeps duplicates and most traps).
+Prints one JSON object; docs/benchmarks.md records the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.site import Site, build_site, crawl_site, start_server_process
+
+
+def download_only(urls: list[str], concurrency: int = 64) -> dict[str, Any]:
+    import aiohttp
+
+    async def main() -> tuple[int, int]:
+        sem = asyncio.Semaphore(concurrency)
+        total = 0
+        ok = 0
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(url: str) -> None:
+                nonlocal total, ok
+                async with sem, session.get(url) as response:
+                    body = await response.read()
+                    total += len(body)
+                    ok += response.status == 200
+
+            await asyncio.gather(*(one(u) for u in urls))
+        return ok, total
+
+    started = time.perf_counter()
+    ok, total = asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    return {
+        "files": len(urls),
+        "ok": ok,
+        "megabytes": round(total / 1e6, 1),
+        "elapsed_s": round(elapsed, 2),
+        "files_per_s": round(len(urls) / elapsed, 1),
+    }
+
+
+class MemorySampler:
+    """Samples the resident memory of a process and its descendants (Linux /proc)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_process_mb = 0.0
+        self.peak_tree_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            sizes = [_rss_mb(p) for p in _tree(self.pid)]
+            if sizes:
+                self.peak_process_mb = max(self.peak_process_mb, max(sizes))
+                self.peak_tree_mb = max(self.peak_tree_mb, sum(sizes))
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, Any]:
+    from celery_core.app import create_app
+    from celery_core.config import CelerySettings
+    from celery_core.job_control import read_job, submit_job
+    from celery_core.jobs import parse_job
+    from tests.support.redis_proc import RedisProcess
+    from tests.support.worker_proc import WorkerProcess
+
+    with RedisProcess(work / "redis") as redis_proc:
+        env = {
+            "PIXCRAWLER_CELERY_BROKER_URL": redis_proc.url(0),
+            "PIXCRAWLER_CELERY_RESULT_BACKEND": redis_proc.url(1),
+            "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "PIXCRAWLER_CRAWLER_MAX_PER_HOST": "64",
+        }
+        os.environ.update(env)
+        app = create_app(CelerySettings.load(), follow_results=False)
+        job = {
+            "dataset_name": "bench",
+            "categories": {"bench": [{"name": "site", "urls": urls}]},
+            "options": {"max_images": len(urls), "output_dir": str(work / "celery-out")},
+        }
+        spec = parse_job(job).spec
+        with WorkerProcess(env, concurrency=concurrency, include=()) as worker:
+            worker.wait_ready(60)
+            assert worker.proc is not None
+            with MemorySampler(worker.proc.pid) as memory:
+                started = time.perf_counter()
+                handle = submit_job(app, spec)
+                while True:
+                    progress = read_job(app, handle.job_id)
+                    if progress is not None and progress.finished:
+                        break
+                    time.sleep(0.1)  # polling pace of the measurement, not synchronisation
+                elapsed = time.perf_counter() - started
+        app.close()
+    return {
+        "tasks": len(handle.task_ids),
+        "worker_processes": concurrency,
+        "state": progress.state,
+        "kept": progress.kept,
+        "duplicates": progress.duplicates,
+        "invalid": progress.invalid,
+        "failed": progress.failed,
+        "elapsed_s": round(elapsed, 2),
+        "kept_per_s": round(progress.kept / elapsed, 1),
+        "files_per_s": round(len(urls) / elapsed, 1),
+        "worker_peak_process_mb": round(memory.peak_process_mb, 1),
+        "worker_peak_tree_mb": round(memory.peak_tree_mb, 1),
+    }
+
+
+def icrawler_run(urls: list[str], work: Path, threads: int) -> dict[str, Any]:
+    import logging
+
+    from icrawler.builtin import UrlListCrawler
+
+    work.mkdir(parents=True, exist_ok=True)
+    url_file = work / "urls.txt"
+    url_file.write_text("\n".join(urls))
+    out = work / "icrawler-out"
+    crawler = UrlListCrawler(downloader_threads=threads, storage={"root_dir": str(out)},
+                             log_level=logging.ERROR)  # fmt: skip
+    started = time.perf_counter()
+    crawler.crawl(str(url_file))
+    elapsed = time.perf_counter() - started
+    saved = [p for p in out.rglob("*") if p.is_file()]
+    return {
+        "downloader_threads": threads,
+        "saved_files": len(saved),
+        "elapsed_s": round(elapsed, 2),
+        "files_per_s": round(len(urls) / elapsed, 1),
+        "note": "no decode check, no dedup: duplicates and most broken files are saved",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "pix-site")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--skip-icrawler", action="store_true")
+    args = parser.parse_args(argv)
+    site: Site = build_site(args.dir, args.count)
+    server, port = start_server_process(site.images_dir)
+    base = f"http://127.0.0.1:{port}"
+    urls = [f"{base}/images/{f.name}" for f in site.files]
+    results: dict[str, Any] = {"site": {"files": len(urls), "expected_kept": site.expected_kept()}}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            results["download_only"] = download_only(urls)
+            results["in_process"] = crawl_site(site, base, work / "engine-out")
+            results["celery"] = through_celery(urls, work, args.concurrency)
+            if not args.skip_icrawler:
+                # Its default (1 download thread), and with threads to match our concurrency.
+                results["icrawler_default"] = icrawler_run(urls, work / "i1", threads=1)
+                results["icrawler"] = icrawler_run(urls, work / "i8", threads=8)
+    finally:
+        server.kill()
+        server.wait()
+    engine = results["in_process"]["kept_per_s"]
+    celery = results["celery"]["kept_per_s"]
+    results["celery_overhead_pct"] = round((1 - celery / engine) * 100, 1) if engine else None
+    for name in ("icrawler_default", "icrawler"):
+        if name in results:
+            results[f"speedup_vs_{name}"] = round(
+                results[name]["elapsed_s"] / results["celery"]["elapsed_s"], 2
+            )
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(main())
