@@ -183,7 +183,7 @@ def test_running_the_same_job_again_keeps_nothing_twice(
 def test_cancel_stops_the_job_and_keeps_what_was_saved(
     site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
 ) -> None:
-    slow = [site.add_slow(f"/slow/{n}.jpg", encode(make_picture(200 + n)), delay=0.05)
+    slow = [site.add_slow(f"/slow/{n}.jpg", encode(make_picture(200 + n)), chunk=2048, delay=0.05)
             for n in range(40)]  # fmt: skip
     out = tmp_path / "dataset"
     job = job_for(site, out)
@@ -240,3 +240,95 @@ def test_pixcrawler_crawl_bad_job_file_and_no_worker(
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert run.returncode == 3
     assert "--local-worker" in run.stderr
+
+
+def test_job_survives_its_worker_being_killed(
+    site: ImageServer, crawl_app: Celery, crawl_env: dict[str, str], tmp_path: Path
+) -> None:
+    slow = [site.add_slow(f"/slowk/{n}.jpg", encode(make_picture(300 + n)), chunk=2048, delay=0.03)
+            for n in range(30)]  # fmt: skip
+    out = tmp_path / "dataset"
+    job = job_for(site, out)
+    job["categories"] = {"slow": [{"name": "list", "urls": slow}]}
+    first = WorkerProcess(crawl_env, concurrency=1).start()
+    try:
+        first.wait_ready()
+        handle = submit_job(crawl_app, parse_job(job).spec)
+        wait_until(
+            lambda: (p := read_job(crawl_app, handle.job_id)) is not None and p.kept >= 3,
+            timeout=60,
+            what="a few images kept",
+        )
+        first.kill_hard()
+    finally:
+        first.stop()
+    with WorkerProcess(crawl_env, concurrency=1) as second:
+        second.wait_ready()
+        progress = finished(crawl_app, handle.job_id, timeout=150)
+    assert progress.state == "finished"
+    lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 30
+    assert len({line["path"] for line in lines}) == 30
+    assert len({line["sha256"] for line in lines}) == 30  # nothing kept twice
+    files = sorted(p for p in (out / "slow" / "list").iterdir())
+    assert [p.name for p in files] == sorted(Path(line["path"]).name for line in lines)
+
+
+def test_soft_time_limit_keeps_what_was_saved_and_marks_the_job_partial(
+    site: ImageServer, crawl_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from celery_core.app import create_app
+    from celery_core.config import CelerySettings
+
+    limits = {
+        "PIXCRAWLER_CELERY_TASK_SOFT_TIME_LIMIT": "5",
+        "PIXCRAWLER_CELERY_TASK_TIME_LIMIT": "20",
+        "PIXCRAWLER_CELERY_VISIBILITY_TIMEOUT": "60",
+        "PIXCRAWLER_CRAWLER_MAX_PER_HOST": "2",  # about 2 images a second: far from done at 5 s
+    }
+    env = {**crawl_env, **limits}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    slow = [site.add_slow(f"/slows/{n}.jpg", encode(make_picture(400 + n)), chunk=2048, delay=0.1)
+            for n in range(150)]  # fmt: skip
+    out = tmp_path / "dataset"
+    job = job_for(site, out)
+    job["categories"] = {"slow": [{"name": "list", "urls": slow}]}
+    app = create_app(CelerySettings.load(), follow_results=False)
+    try:
+        with WorkerProcess(env, concurrency=1) as worker:
+            worker.wait_ready()
+            handle = submit_job(app, parse_job(job).spec)
+            progress = finished(app, handle.job_id, timeout=60)
+        assert progress.state == "partial"
+        assert progress.keywords[0].partial is True
+        assert 1 <= progress.kept < 150
+        lines = (out / "manifest.jsonl").read_text().splitlines()
+        assert len(lines) == progress.kept
+    finally:
+        app.close()
+
+
+def test_pixcrawler_crawl_local_worker_starts_what_it_needs(
+    site: ImageServer, tmp_path: Path
+) -> None:
+    """No Redis answering, no worker: --local-worker starts the embedded server and a worker."""
+    job_file = tmp_path / "job.json"
+    job = job_for(site, tmp_path / "out")
+    job["categories"] = {"set": [{"name": "list", "urls": [site.url("/img/1.png")]}]}
+    job_file.write_text(json.dumps(job))
+    env = {
+        **os.environ,
+        "PIXCRAWLER_CELERY_BROKER_URL": "redis://localhost:1/0",
+        "PIXCRAWLER_CELERY_RESULT_BACKEND": "redis://localhost:1/1",
+        "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }
+    argv = ["crawl", str(job_file), "--local-worker", "--json"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pixcrawler_gui", *argv],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["state"] == "finished" and summary["kept"] == 1
+    assert run.stderr.strip() == ""
