@@ -24,6 +24,7 @@ from celery_core.settings_base import (
     config_dir,
     current_environment,
     env_files,
+    field_meta,
 )
 from celery_core.urls import check_redis_url, mask_url
 
@@ -40,12 +41,7 @@ __all__ = [
     "get_settings",
 ]
 
-Restart = Literal["worker", "app", "none"]
 PoolName = Literal["auto", "prefork", "threads", "solo"]
-
-
-def _meta(group: str, restart: Restart, **extra: Any) -> dict[str, Any]:
-    return {"group": group, "restart": restart, **extra}
 
 
 class CelerySettings(FileSettings):
@@ -64,14 +60,14 @@ class CelerySettings(FileSettings):
         title="Broker URL",
         description="Redis that carries task messages. redis://[:password@]host:port/db, "
         "rediss:// for TLS, or unix:///path/to/socket. Workers on other machines use the same one.",
-        json_schema_extra=_meta("Connection", "worker", secret=True),
+        json_schema_extra=field_meta("Connection", "worker", secret=True),
     )
     result_backend: str = Field(
         "redis://localhost:6379/1",
         title="Result backend URL",
         description="Redis that stores task results and progress; usually the broker's server "
         "with another database number.",
-        json_schema_extra=_meta("Connection", "worker", secret=True),
+        json_schema_extra=field_meta("Connection", "worker", secret=True),
     )
     task_time_limit: int = Field(
         1800,
@@ -79,7 +75,7 @@ class CelerySettings(FileSettings):
         le=7 * 24 * 3600,
         title="Hard time limit (s)",
         description="A task still running after this many seconds is killed.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_soft_time_limit: int = Field(
         1500,
@@ -88,7 +84,7 @@ class CelerySettings(FileSettings):
         title="Soft time limit (s)",
         description="After this many seconds a crawl stops cleanly and keeps what it saved. "
         "Must be lower than the hard limit.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_max_retries: int = Field(
         3,
@@ -97,7 +93,7 @@ class CelerySettings(FileSettings):
         title="Retries on transient errors",
         description="How often a task is retried after a connection error, a timeout or an "
         "HTTP 429/5xx. Other errors fail at once.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_default_retry_delay: int = Field(
         5,
@@ -106,7 +102,7 @@ class CelerySettings(FileSettings):
         title="First retry delay (s)",
         description="Wait before the first retry; each later retry waits about twice as long, "
         "with random jitter.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_retry_backoff_max: int = Field(
         300,
@@ -114,20 +110,20 @@ class CelerySettings(FileSettings):
         le=24 * 3600,
         title="Longest retry delay (s)",
         description="Upper bound on the wait between two retries.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_acks_late: bool = Field(
         True,
         title="Acknowledge after the task ends",
         description="Keep a task's message until the task has finished, so a task whose worker "
         "died runs again elsewhere instead of being lost.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     task_reject_on_worker_lost: bool = Field(
         True,
         title="Requeue when a worker process dies",
         description="When a worker's process is killed mid-task, put the task back in the queue.",
-        json_schema_extra=_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker"),
     )
     result_expires: int = Field(
         7 * 24 * 3600,
@@ -136,14 +132,14 @@ class CelerySettings(FileSettings):
         title="Keep results for (s)",
         description="How long task results, progress and thumbnails stay in Redis. Job history "
         "is kept on this computer regardless.",
-        json_schema_extra=_meta("Results", "worker"),
+        json_schema_extra=field_meta("Results", "worker"),
     )
     worker_pool: PoolName = Field(
         "auto",
         title="Worker pool",
         description="How a worker runs tasks: prefork (processes; Linux and macOS), threads "
         "(Windows), solo (one at a time). auto picks prefork, or threads on Windows.",
-        json_schema_extra=_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker"),
     )
     worker_concurrency: int = Field(
         0,
@@ -151,7 +147,7 @@ class CelerySettings(FileSettings):
         le=256,
         title="Tasks at once per worker",
         description="How many tasks one worker runs at the same time; 0 means one per CPU core.",
-        json_schema_extra=_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker"),
     )
     worker_prefetch_multiplier: int = Field(
         1,
@@ -160,7 +156,7 @@ class CelerySettings(FileSettings):
         title="Prefetch multiplier",
         description="Messages a worker reserves per running task. 1 spreads long crawls evenly "
         "over workers.",
-        json_schema_extra=_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker"),
     )
     worker_max_tasks_per_child: int = Field(
         100,
@@ -169,7 +165,7 @@ class CelerySettings(FileSettings):
         title="Tasks per process before renewal",
         description="A pool process is replaced after this many tasks, returning its memory; "
         "0 never replaces it.",
-        json_schema_extra=_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker"),
     )
     worker_max_memory_per_child_mb: int = Field(
         0,
@@ -178,7 +174,7 @@ class CelerySettings(FileSettings):
         title="Memory per process before renewal (MB)",
         description="A pool process using more resident memory than this is replaced after its "
         "current task; 0 means no limit.",
-        json_schema_extra=_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker"),
     )
     visibility_timeout: int = Field(
         3600,
@@ -188,26 +184,26 @@ class CelerySettings(FileSettings):
         description="A message whose worker vanished without a trace is handed out again after "
         "this long. Must exceed the hard time limit, or long tasks would run twice. Workers that "
         "die on a machine still connected to Redis are detected much sooner (lease expiry).",
-        json_schema_extra=_meta("Connection", "worker"),
+        json_schema_extra=field_meta("Connection", "worker"),
     )
     task_serializer: str = Field(
         "json",
         title="Task serializer",
         description="Format of task messages. Only JSON is accepted: a message must never be "
         "able to run code on a worker.",
-        json_schema_extra=_meta("Tasks", "worker", advanced=True),
+        json_schema_extra=field_meta("Tasks", "worker", advanced=True),
     )
     result_serializer: str = Field(
         "json",
         title="Result serializer",
         description="Format of stored results. Only JSON is accepted.",
-        json_schema_extra=_meta("Results", "worker", advanced=True),
+        json_schema_extra=field_meta("Results", "worker", advanced=True),
     )
     accept_content: list[str] = Field(
         default_factory=lambda: ["json"],
         title="Accepted content types",
         description="Message formats a worker accepts. Only json.",
-        json_schema_extra=_meta("Tasks", "worker", advanced=True),
+        json_schema_extra=field_meta("Tasks", "worker", advanced=True),
     )
 
     @field_validator("broker_url", "result_backend")

@@ -24,8 +24,15 @@ from pydantic_settings import BaseSettings
 from celery_core.envfile import read_keys, update_env_file
 
 Environment = Literal["dev", "staging", "prod"]
+Restart = Literal["worker", "app", "none"]
 ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 APP_NAME = "PixCrawler"
+
+
+def field_meta(group: str, restart: Restart = "none", **extra: Any) -> dict[str, Any]:
+    """The settings screen's metadata for a field: its group, and what must restart to apply
+    a change ("worker", "app" or "none"); extra keys such as secret=True or advanced=True."""
+    return {"group": group, "restart": restart, **extra}
 
 
 class SettingsError(ValueError):

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from celery_core.settings_base import FileSettings
+from celery_core.settings_base import FileSettings, field_meta
 from celery_core.urls import mask_url
 
 __all__ = ["DEFAULT_USER_AGENT", "KNOWN_FORMATS", "CrawlerSettings"]
@@ -28,10 +28,6 @@ DEFAULT_USER_AGENT = "PixCrawler/0.1 (+https://github.com/pixcrawler; image data
 KNOWN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 _MB = 1024 * 1024
-
-
-def _meta(group: str, restart: Restart = "none", **extra: Any) -> dict[str, Any]:
-    return {"group": group, "restart": restart, **extra}
 
 
 class CrawlerSettings(FileSettings):
@@ -52,7 +48,7 @@ class CrawlerSettings(FileSettings):
         description="Let crawls download from loopback, LAN, link-local and cloud metadata "
         "addresses. Off by default: a web page could otherwise point the crawler at machines "
         "on your own network.",
-        json_schema_extra=_meta("Network safety"),
+        json_schema_extra=field_meta("Network safety"),
     )
     allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -60,13 +56,13 @@ class CrawlerSettings(FileSettings):
         description="Comma-separated networks the crawler may reach even though they are "
         "private, e.g. 192.168.1.0/24 for a NAS, or 127.0.0.0/8 for a site on this computer. "
         "Narrower than allowing all private networks.",
-        json_schema_extra=_meta("Network safety"),
+        json_schema_extra=field_meta("Network safety"),
     )
     respect_robots: bool = Field(
         True,
         title="Respect robots.txt",
         description="Skip pages and images that a site's robots.txt disallows for this crawler.",
-        json_schema_extra=_meta("Network safety"),
+        json_schema_extra=field_meta("Network safety"),
     )
     user_agent: str = Field(
         DEFAULT_USER_AGENT,
@@ -75,14 +71,14 @@ class CrawlerSettings(FileSettings):
         title="User-Agent",
         description="How the crawler introduces itself to web servers; robots.txt rules are "
         "matched against it.",
-        json_schema_extra=_meta("Network safety"),
+        json_schema_extra=field_meta("Network safety"),
     )
     proxy_url: str | None = Field(
         None,
         title="HTTP proxy",
         description="Send all downloads through this proxy, e.g. http://user:pass@host:3128. "
         "Empty: connect directly.",
-        json_schema_extra=_meta("Connection", secret=True),
+        json_schema_extra=field_meta("Connection", secret=True),
     )
 
     # --- Connection -----------------------------------------------------------------------
@@ -92,7 +88,7 @@ class CrawlerSettings(FileSettings):
         le=1024,
         title="Downloads at once",
         description="Open connections per crawl task, over all sites together.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     max_per_host: int = Field(
         6,
@@ -100,7 +96,7 @@ class CrawlerSettings(FileSettings):
         le=256,
         title="Downloads at once per site",
         description="Open connections to one site at the same time; keep low to be polite.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     connect_timeout: float = Field(
         10.0,
@@ -108,7 +104,7 @@ class CrawlerSettings(FileSettings):
         le=300,
         title="Connect timeout (s)",
         description="Give up on a server that does not accept the connection within this time.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     read_timeout: float = Field(
         20.0,
@@ -116,7 +112,7 @@ class CrawlerSettings(FileSettings):
         le=600,
         title="Read timeout (s)",
         description="Give up when a server sends nothing for this long.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     total_timeout: float = Field(
         60.0,
@@ -124,7 +120,7 @@ class CrawlerSettings(FileSettings):
         le=3600,
         title="Total timeout per download (s)",
         description="Longest time one download attempt may take, however slowly data arrives.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     max_retries: int = Field(
         2,
@@ -133,7 +129,7 @@ class CrawlerSettings(FileSettings):
         title="Retries per download",
         description="Retries after HTTP 429, 5xx, a timeout or a dropped connection. Other "
         "errors (404, not an image, too large) are not retried.",
-        json_schema_extra=_meta("Connection"),
+        json_schema_extra=field_meta("Connection"),
     )
     retry_backoff: float = Field(
         0.5,
@@ -142,7 +138,7 @@ class CrawlerSettings(FileSettings):
         title="First retry delay (s)",
         description="Wait before the first retry; each later one waits twice as long, with "
         "jitter. A server's Retry-After is honoured up to the longest wait below.",
-        json_schema_extra=_meta("Connection", advanced=True),
+        json_schema_extra=field_meta("Connection", advanced=True),
     )
     max_retry_wait: float = Field(
         30.0,
@@ -150,7 +146,7 @@ class CrawlerSettings(FileSettings):
         le=600,
         title="Longest retry wait (s)",
         description="Upper bound on the wait before a retry, including a server's Retry-After.",
-        json_schema_extra=_meta("Connection", advanced=True),
+        json_schema_extra=field_meta("Connection", advanced=True),
     )
     max_redirects: int = Field(
         5,
@@ -158,7 +154,7 @@ class CrawlerSettings(FileSettings):
         le=30,
         title="Redirects to follow",
         description="A download redirected more often than this fails.",
-        json_schema_extra=_meta("Connection", advanced=True),
+        json_schema_extra=field_meta("Connection", advanced=True),
     )
 
     # --- Images ---------------------------------------------------------------------------
@@ -168,7 +164,7 @@ class CrawlerSettings(FileSettings):
         le=1024 * _MB,
         title="Largest image file (bytes)",
         description="Larger downloads are stopped and refused.",
-        json_schema_extra=_meta("Images"),
+        json_schema_extra=field_meta("Images"),
     )
     max_page_bytes: int = Field(
         5 * _MB,
@@ -176,7 +172,7 @@ class CrawlerSettings(FileSettings):
         le=256 * _MB,
         title="Largest web page (bytes)",
         description="Search result and website pages are cut at this size.",
-        json_schema_extra=_meta("Images", advanced=True),
+        json_schema_extra=field_meta("Images", advanced=True),
     )
     max_pixels: int = Field(
         40_000_000,
@@ -185,13 +181,13 @@ class CrawlerSettings(FileSettings):
         title="Most pixels per image",
         description="Images with more pixels (width x height, read from the file header before "
         "decoding) are refused: protects memory against decompression bombs.",
-        json_schema_extra=_meta("Images"),
+        json_schema_extra=field_meta("Images"),
     )
     allowed_formats: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["JPEG", "PNG", "WEBP", "GIF", "BMP"],
         title="Image formats to keep",
         description=f"Formats recognised by their content: {', '.join(KNOWN_FORMATS)}.",
-        json_schema_extra=_meta("Images"),
+        json_schema_extra=field_meta("Images"),
     )
     thumbnail_size: int = Field(
         160,
@@ -199,7 +195,7 @@ class CrawlerSettings(FileSettings):
         le=512,
         title="Thumbnail size (px)",
         description="Longest side of the previews sent to the control panel while a crawl runs.",
-        json_schema_extra=_meta("Images"),
+        json_schema_extra=field_meta("Images"),
     )
     cpu_workers: int = Field(
         0,
@@ -208,7 +204,7 @@ class CrawlerSettings(FileSettings):
         title="Image check threads",
         description="Threads that decode, hash and shrink images for one crawl task; 0 means "
         "one per CPU core.",
-        json_schema_extra=_meta("Images", advanced=True),
+        json_schema_extra=field_meta("Images", advanced=True),
     )
 
     # --- Search engines -------------------------------------------------------------------
@@ -216,25 +212,25 @@ class CrawlerSettings(FileSettings):
         "https://www.bing.com",
         title="Bing address",
         description="Base URL of Bing image search.",
-        json_schema_extra=_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta("Search engines", advanced=True),
     )
     duckduckgo_base_url: str = Field(
         "https://duckduckgo.com",
         title="DuckDuckGo address",
         description="Base URL of DuckDuckGo image search.",
-        json_schema_extra=_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta("Search engines", advanced=True),
     )
     google_base_url: str = Field(
         "https://www.google.com",
         title="Google address",
         description="Base URL of Google image search.",
-        json_schema_extra=_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta("Search engines", advanced=True),
     )
     baidu_base_url: str = Field(
         "https://image.baidu.com",
         title="Baidu address",
         description="Base URL of Baidu image search.",
-        json_schema_extra=_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta("Search engines", advanced=True),
     )
 
     @field_validator("proxy_url", mode="before")
