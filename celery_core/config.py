@@ -20,6 +20,7 @@ from celery_core.settings_base import (
     ENVIRONMENTS,
     Environment,
     FileSettings,
+    Restart,
     SettingsError,
     config_dir,
     current_environment,
