@@ -71,7 +71,6 @@ class SelfTest:
         self.timeout = timeout
         self.out = out
         self.results: list[StepResult] = []
-        self.worker_ready_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,7 +101,7 @@ class SelfTest:
                 ("redis", services.start_redis),
                 ("process spawn", _spawn_probe),
                 ("image site", lambda: _start_site(site, stack)),
-                ("worker", lambda: self._start_worker(services)),
+                ("worker", services.start_worker),
                 ("job file", lambda: services.write_job(site)),
                 ("crawl", lambda: services.crawl(self.timeout)),
                 ("counts", lambda: services.check_counts(site.expected)),
@@ -112,11 +111,6 @@ class SelfTest:
                 if not self.step(name, action):
                     break
         return self.ok
-
-    def _start_worker(self, services: _Services) -> str:
-        detail = services.start_worker()
-        self.worker_ready_s = services.worker_ready_s
-        return detail
 
 
 def _one_line(exc: BaseException) -> str:
