@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from celery_core.config import CelerySettings, config_dir
 from celery_core.settings_base import SettingsError
 from pixcrawler_gui.services.events import EndpointState, EndpointStatus
+from pixcrawler_gui.services.jobs_runtime import JobsRuntime
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
 from pixcrawler_gui.views.main_window import MainWindow
 
@@ -47,6 +48,10 @@ def ui_state() -> QSettings:
 
 
 def create_application(argv: list[str]) -> QApplication:
+    from pixcrawler_gui.qt_compat import guard_singleton_refcounts
+
+    if guard_singleton_refcounts():
+        log.info("this PySide6 drops references to None, True or False: guarded (see qt_compat.py)")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([APP_NAME, *argv])
     app.setApplicationName(APP_NAME)
@@ -66,6 +71,9 @@ def run_gui(argv: list[str]) -> int:
     args, qt_args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_application(qt_args)
+    from pixcrawler_gui import error_dialogs
+
+    error_dialogs.install(error_dialogs.log_file())
     try:
         settings = CelerySettings.load()
     except SettingsError as exc:
@@ -75,16 +83,20 @@ def run_gui(argv: list[str]) -> int:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    loop.set_exception_handler(error_dialogs.asyncio_exception_handler)
     services = AppServices(settings, RuntimeOptions())
-    window = MainWindow(services, ui_state())
+    jobs = JobsRuntime(services)
+    window = MainWindow(services, ui_state(), jobs)
     try:
-        return int(loop.run_until_complete(_main(services, window, args.screenshot)))
+        return int(loop.run_until_complete(_main(services, jobs, window, args.screenshot)))
     finally:
         loop.close()
         asyncio.set_event_loop(None)
 
 
-async def _main(services: AppServices, window: MainWindow, screenshot: Path | None) -> int:
+async def _main(
+    services: AppServices, jobs: JobsRuntime, window: MainWindow, screenshot: Path | None
+) -> int:
     loop = asyncio.get_running_loop()
     closing: asyncio.Future[bool] = loop.create_future()
 
@@ -97,6 +109,7 @@ async def _main(services: AppServices, window: MainWindow, screenshot: Path | No
         window.resize(*SCREENSHOT_SIZE)
     window.show()
     starting = loop.create_task(services.start(), name="start services")
+    jobs_starting = loop.create_task(jobs.start(), name="start jobs")
     keep_workers = False
     code = 0
     try:
@@ -108,9 +121,12 @@ async def _main(services: AppServices, window: MainWindow, screenshot: Path | No
     finally:
         # Background work first, then the services, then the window: nothing may outlive
         # the loop (a task would fail on a closed client, a thread on a deleted object).
-        if not starting.done():
-            starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
+        for task in (starting, jobs_starting):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(starting, jobs_starting, return_exceptions=True)
+        await window.stop_pages()
+        await jobs.shutdown()
         await services.shutdown(keep_workers=keep_workers)
         window.finish_close(remember_geometry=screenshot is None)
     return code

@@ -22,6 +22,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("PIXCRAWLER_CONFIG_DIR", str(config))
     monkeypatch.setenv("PIXCRAWLER_DATA_DIR", str(data))
+    monkeypatch.setenv("PIXCRAWLER_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delenv("PIXCRAWLER_ENV", raising=False)
     for key in list(os.environ):
         if key.startswith(("PIXCRAWLER_CELERY_", "PIXCRAWLER_CRAWLER_")):

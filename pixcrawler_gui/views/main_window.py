@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -20,10 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from celery_core.settings_base import FileSettings
+from pixcrawler_gui import error_dialogs
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.settings_editor import SettingsEditor
 from pixcrawler_gui.services.supervisor import Supervisor
 from pixcrawler_gui.views.close_dialog import CloseChoice, ask_close
+from pixcrawler_gui.views.form_parts import dropped_file
+from pixcrawler_gui.views.job_pages import JobPages, JobsBackend
+from pixcrawler_gui.views.notifications import Notifier
 from pixcrawler_gui.views.settings_dialog import SettingsActions, SettingsDialog
 from pixcrawler_gui.views.status_bar import StatusBar
 from pixcrawler_gui.views.style import STYLE_SHEET, label
@@ -60,7 +64,12 @@ class MainWindow(QMainWindow):
     close_requested = Signal(bool)  # keep the workers running in the background?
 
     def __init__(
-        self, backend: WindowBackend, ui_state: QSettings, parent: QWidget | None = None
+        self,
+        backend: WindowBackend,
+        ui_state: QSettings,
+        jobs: JobsBackend | None = None,
+        parent: QWidget | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("PixCrawler")
@@ -105,8 +114,16 @@ class MainWindow(QMainWindow):
             backend.supervisor, backend.hub, backend.worker_defaults, self
         )
         self.add_page("workers", "Workers", self.workers_panel)
-        for key, title, text in COMING_SOON:
-            self.add_page(key, f"{title}  (soon)", _coming_soon(title, text), enabled=False)
+        self.job_pages: JobPages | None = None
+        if jobs is not None:
+            self.job_pages = JobPages(jobs, self.show_page, self, notifier)
+            self.add_page("crawl", "New crawl", self.job_pages.form)
+            self.add_page("jobs", "Jobs", self.job_pages.jobs)
+            self.add_page("gallery", "Gallery", self.job_pages.gallery)
+            self.setAcceptDrops(True)
+        else:  # a window without the job services (some view tests)
+            for key, title, text in COMING_SOON:
+                self.add_page(key, f"{title}  (soon)", _coming_soon(title, text), enabled=False)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.setCurrentRow(0)
 
@@ -142,8 +159,24 @@ class MainWindow(QMainWindow):
     def show_page(self, key: str) -> None:
         self.nav.setCurrentRow(self.page_keys.index(key))
 
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.job_pages is not None and dropped_file(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = dropped_file(event)
+        if self.job_pages is not None and path is not None:
+            event.acceptProposedAction()
+            self.job_pages.import_file(path)
+
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        if self.job_pages is not None:
+            import_action = QAction("&Import job file…", self)
+            import_action.setShortcut(QKeySequence.StandardKey.Open)
+            import_action.triggered.connect(self._import_job)
+            file_menu.addAction(import_action)
+            file_menu.addSeparator()
         settings = QAction("&Settings…", self)
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
@@ -158,12 +191,18 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def _import_job(self) -> None:
+        if self.job_pages is not None:
+            self.show_page("crawl")
+            self.job_pages.form.choose_import()
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
             "About PixCrawler",
             "<b>PixCrawler Desktop</b><br>Turns keywords into clean, deduplicated, labelled "
-            "image datasets, with workers on this computer or many.",
+            "image datasets, with workers on this computer or many."
+            f"<p>Log file: {error_dialogs.log_file()}</p>",
         )
 
     def open_settings(self) -> SettingsDialog:
@@ -214,6 +253,11 @@ class MainWindow(QMainWindow):
     async def jobs_running(self) -> bool:
         """Whether closing would interrupt work; for now, whether a local worker is busy."""
         return await self.backend.supervisor.jobs_running()
+
+    async def stop_pages(self) -> None:
+        """End the pages' background work (thumbnail loads) before the services go."""
+        if self.job_pages is not None:
+            await self.job_pages.stop()
 
     def finish_close(self, remember_geometry: bool = True) -> None:
         """Close for real once the app has shut its services down."""

@@ -23,9 +23,14 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from celery_core.config import CelerySettings
+
+# PySide6 6.12.0 on Python 3.11 drops references to None, True and False; see qt_compat.
+from pixcrawler_gui.qt_compat import guard_singleton_refcounts
 from pixcrawler_gui.services.restart_policy import RestartPolicy
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
 from tests.support.redis_proc import RedisProcess
+
+guard_singleton_refcounts()
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -97,6 +102,9 @@ def no_leaks() -> Iterator[None]:
     pytest.fail("leaked: " + "; ".join(problems))
 
 
+_CLOSED_LOOPS: list[qasync.QEventLoop] = []
+
+
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     """An asyncio loop on the running Qt event loop, so qtbot.waitUntil drives asyncio too."""
@@ -117,6 +125,10 @@ def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     event_loop.close()
     executor.shutdown(wait=True)
     asyncio.events._set_running_loop(None)
+    # The loop owns QObjects with live timers. Dropped here, Python's cyclic GC may destroy them
+    # later from another thread (an executor or the Celery event receiver), where Qt cannot
+    # unregister their timers, and the next timer tick touches freed memory. Keep them.
+    _CLOSED_LOOPS.append(event_loop)
 
 
 def run(loop: qasync.QEventLoop, qtbot: Any, coro: Any, timeout: float = 30.0) -> Any:
@@ -203,3 +215,14 @@ def window(services: AppServices, ui_state: QSettings, qtbot: Any) -> Iterator[A
     yield main
     main.finish_close()
     main.deleteLater()
+
+
+# The crawl form, jobs, gallery and history tests' fixtures.
+from tests.gui.jobs_fixtures import (  # noqa: E402
+    crawl_worker,
+    image_site,
+    jobs_session,
+    submitter,
+)
+
+__all__ = ["crawl_worker", "image_site", "jobs_session", "submitter"]

@@ -1,0 +1,277 @@
+"""The jobs table: one row per job (newest first), its keywords as child rows.
+
+Fed by the job events (history at start, the watcher while jobs run). Each job gets a serial
+number at insertion; child indexes carry it as their internal id, so they stay valid while
+new jobs are inserted above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from celery_core.job_state import JobProgress, KeywordProgress
+from pixcrawler_gui.models import job_text as words
+from pixcrawler_gui.models.icons import dot_icon
+from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.services.events import EventHub
+from pixcrawler_gui.services.job_events import (
+    JobEnded,
+    JobExpired,
+    JobInfo,
+    JobListed,
+    JobReason,
+    JobUpdated,
+)
+
+COLUMNS = (
+    "Job", "State", "Images kept", "Images/s", "Time left", "Duplicates", "Failures", "Started",
+)  # fmt: skip
+NAME, STATE, PROGRESS, RATE, ETA, DUPLICATES, FAILURES, STARTED = range(len(COLUMNS))
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (kept, target, state colour, text)
+JOB_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+_Index = QModelIndex | QPersistentModelIndex
+_RUNNING = frozenset({"running", "cancelling", "finishing"})
+
+
+@dataclass(eq=False)  # rows are compared by identity: `list.index` must not compare jobs
+class JobRow:
+    serial: int
+    info: JobInfo
+    progress: JobProgress
+    reason: str | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.info.job_id
+
+    @property
+    def ended(self) -> bool:
+        return self.progress.state in words.FINAL_JOB_STATES
+
+
+class JobsModel(QAbstractItemModel):
+    def __init__(self, hub: EventHub, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[JobRow] = []
+        self._by_id: dict[str, JobRow] = {}
+        self._by_serial: dict[int, JobRow] = {}
+        self._serial = 0
+        subscribe_for(self, hub, JobListed, self.on_listed)
+        subscribe_for(self, hub, JobUpdated, lambda e: self._update(e.progress))
+        subscribe_for(self, hub, JobEnded, self.on_ended)
+        subscribe_for(self, hub, JobReason, self.on_reason)
+        subscribe_for(self, hub, JobExpired, self.on_expired)
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def index(self, row: int, column: int, parent: _Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if parent.isValid():
+            job = self._job_at(parent)
+            if job is None or parent.internalId() != 0:
+                return QModelIndex()
+            if 0 <= row < len(job.progress.keywords):
+                return self.createIndex(row, column, job.serial)
+            return QModelIndex()
+        if 0 <= row < len(self._rows):
+            return self.createIndex(row, column, 0)
+        return QModelIndex()
+
+    def parent(self, child: _Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not child.isValid() or child.internalId() == 0:
+            return QModelIndex()
+        job = self._by_serial.get(child.internalId())
+        if job is None:
+            return QModelIndex()
+        return self.createIndex(self._rows.index(job), 0, 0)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        if not parent.isValid():
+            return len(self._rows)
+        if parent.internalId() != 0 or parent.column() != 0:
+            return 0
+        job = self._job_at(parent)
+        return len(job.progress.keywords) if job is not None else 0
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def _job_at(self, index: _Index) -> JobRow | None:
+        if index.internalId() != 0:
+            return self._by_serial.get(index.internalId())
+        return self._rows[index.row()] if 0 <= index.row() < len(self._rows) else None
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        job = self._job_at(index)
+        if job is None:
+            return None
+        if role == JOB_ID_ROLE:
+            return job.job_id
+        if index.internalId() == 0:
+            return self._job_data(job, index.column(), role)
+        keywords = job.progress.keywords
+        if index.row() >= len(keywords):
+            return None
+        return self._keyword_data(keywords[index.row()], job, index.column(), role)
+
+    def _job_data(self, job: JobRow, column: int, role: int) -> Any:
+        p = job.progress
+        color = words.job_state_color(p.state)
+        if role == Qt.ItemDataRole.DisplayRole:
+            running = p.state in _RUNNING
+            return {
+                NAME: job.info.name,
+                STATE: words.job_state_text(p, job.reason),
+                PROGRESS: f"{p.kept} of {p.target}",
+                RATE: words.rate_text(p.rate, running),
+                ETA: words.duration_text(p.eta_s) if running else "—",
+                DUPLICATES: str(p.duplicates),
+                FAILURES: str(p.failed + p.invalid),
+                STARTED: words.when_text(job.info.submitted_at),
+            }.get(column)
+        if role == PROGRESS_ROLE:
+            return (p.kept, p.target, color, f"{p.kept} of {p.target}")
+        if role == Qt.ItemDataRole.DecorationRole and column == STATE:
+            return dot_icon(color)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._job_tooltip(job, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == STATE and p.state == "failed":
+            return QColor(words.RED)
+        return None
+
+    def _job_tooltip(self, job: JobRow, column: int) -> str:
+        p = job.progress
+        if column == FAILURES:
+            return f"{p.failed} downloads failed, {p.invalid} files were not usable images"
+        lines = [f"{job.info.name} — {words.job_state_text(p, job.reason)}"]
+        if job.reason and p.state != "failed":
+            lines.append(f"Why: {job.reason}")
+        lines.append(f"Folder: {job.info.output_dir}")
+        return "\n".join(lines)
+
+    def _keyword_data(self, k: KeywordProgress, job: JobRow, column: int, role: int) -> Any:
+        text, color = words.keyword_state(k)
+        if role == Qt.ItemDataRole.DisplayRole:
+            running = k.state in ("PROGRESS", "STARTED")
+            return {
+                NAME: words.keyword_name(k),
+                STATE: text,
+                PROGRESS: f"{k.kept} of {k.target}",
+                RATE: words.rate_text(k.rate, running),
+                ETA: words.duration_text((k.target - k.kept) / k.rate)
+                if running and k.rate > 0
+                else "—",
+                DUPLICATES: str(k.duplicates),
+                FAILURES: str(k.failed + k.invalid),
+                STARTED: "",
+            }.get(column)
+        if role == PROGRESS_ROLE:
+            return (k.kept, k.target, color, f"{k.kept} of {k.target}")
+        if role == Qt.ItemDataRole.DecorationRole and column == STATE:
+            return dot_icon(color)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [f"{words.keyword_name(k)}: {text}"]
+            lines += [f"Source problem: {e}" for e in k.source_errors]
+            return "\n".join(lines)
+        if role == Qt.ItemDataRole.ForegroundRole and k.state == "FAILURE":
+            return QColor(words.RED)
+        return None
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> JobRow | None:
+        return self._by_id.get(job_id)
+
+    def job_for(self, index: _Index) -> JobRow | None:
+        return self._job_at(index) if index.isValid() else None
+
+    def row_of(self, job_id: str) -> int:
+        job = self._by_id.get(job_id)
+        return self._rows.index(job) if job is not None else -1
+
+    def jobs(self) -> list[JobRow]:
+        return list(self._rows)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_listed(self, event: JobListed) -> None:
+        job = self._by_id.get(event.info.job_id)
+        if job is not None:
+            if event.info.reason and not job.reason:
+                job.reason = event.info.reason
+            job.info = replace(event.info, reason=job.reason or event.info.reason)
+            self._update(event.progress)
+            return
+        self._serial += 1
+        job = JobRow(self._serial, event.info, event.progress, event.info.reason)
+        position = 0  # newest first
+        while (
+            position < len(self._rows)
+            and self._rows[position].info.submitted_at > job.info.submitted_at
+        ):
+            position += 1
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._rows.insert(position, job)
+        self._by_id[job.job_id] = job
+        self._by_serial[job.serial] = job
+        self.endInsertRows()
+
+    def on_ended(self, event: JobEnded) -> None:
+        job = self._by_id.get(event.progress.job_id)
+        if job is not None and event.reason and not job.reason:
+            job.reason = event.reason
+        self._update(event.progress)
+
+    def on_reason(self, event: JobReason) -> None:
+        job = self._by_id.get(event.job_id)
+        if job is not None:
+            job.reason = event.reason
+            self._changed(job)
+
+    def on_expired(self, event: JobExpired) -> None:
+        job = self._by_id.get(event.job_id)
+        if job is not None and not job.ended:
+            self._update(replace(job.progress, state="expired", rate=0.0, eta_s=None))
+
+    def _update(self, progress: JobProgress) -> None:
+        job = self._by_id.get(progress.job_id)
+        if job is None:
+            return
+        old = job.progress.keywords
+        new = progress.keywords
+        parent = self.index(self._rows.index(job), 0)
+        if len(old) != len(new):
+            if old:
+                self.beginRemoveRows(parent, 0, len(old) - 1)
+                job.progress = replace(job.progress, keywords=())
+                self.endRemoveRows()
+            if new:
+                self.beginInsertRows(parent, 0, len(new) - 1)
+                job.progress = progress
+                self.endInsertRows()
+        changed = [i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b]
+        job.progress = progress
+        self._changed(job)
+        if changed and len(old) == len(new):
+            first, last = min(changed), max(changed)
+            self.dataChanged.emit(
+                self.index(first, 0, parent), self.index(last, len(COLUMNS) - 1, parent)
+            )
+
+    def _changed(self, job: JobRow) -> None:
+        row = self._rows.index(job)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))

@@ -1,0 +1,282 @@
+"""The Gallery page: the images of one job as they are kept, filtered by category and keyword;
+click one to see it larger with where it came from."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from celery_core.crawler.dataset import ManifestEntry
+from pixcrawler_gui.models import job_text as words
+from pixcrawler_gui.models.gallery_model import ITEM_ROLE, STATUS_ROLE, GalleryFilter, GalleryModel
+from pixcrawler_gui.models.jobs_model import JobsModel
+from pixcrawler_gui.services.events import EventHub
+from pixcrawler_gui.services.thumbnail_loader import THUMBNAIL_SIZE, GalleryItem, ThumbnailLoader
+from pixcrawler_gui.views.image_detail import ImageDetail
+from pixcrawler_gui.views.style import label
+
+CELL = QSize(THUMBNAIL_SIZE + 16, THUMBNAIL_SIZE + 30)
+ALL = "__all__"
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """A picture (or a grey box while it loads) over its file name; a fixed size, so the view
+    asks nothing of items it does not paint."""
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        return CELL
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        rect: QRect = option.rect
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect.adjusted(2, 2, -2, -2), QColor("#dde7f7"))
+        box = QRect(rect.x() + 8, rect.y() + 6, THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            size = pixmap.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pixmap)
+        else:
+            painter.fillRect(box, QColor("#eceef2"))
+            painter.setPen(QColor("#8a8f98"))
+            missing = index.data(STATUS_ROLE) == "missing"
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "no preview" if missing else "…")
+        painter.setPen(QColor("#3b4048"))
+        text_rect = QRect(rect.x() + 4, box.bottom() + 4, rect.width() - 8, 18)
+        name = option.fontMetrics.elidedText(
+            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+            Qt.TextElideMode.ElideMiddle,
+            text_rect.width(),
+        )
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, name)
+        painter.restore()
+
+
+class GalleryPage(QWidget):
+    def __init__(
+        self,
+        hub: EventHub,
+        loader: ThumbnailLoader,
+        jobs: JobsModel,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.jobs = jobs
+        self.model = GalleryModel(hub, loader, parent=self)
+        self.filter = GalleryFilter(self)
+        self.filter.setSourceModel(self.model)
+        self.manifest: dict[str, ManifestEntry] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+        title = label("Gallery", "PageTitle", self, wrap=False)
+        subtitle = label(
+            "The images a job kept, as they come in. Pick a job, narrow it down to a category "
+            "or a keyword, and click an image to see where it came from.",
+            "PageSubtitle",
+            self,
+        )
+        self.job_combo = QComboBox(self)
+        self.job_combo.setMinimumWidth(260)
+        self.category_combo = QComboBox(self)
+        self.keyword_combo = QComboBox(self)
+        for combo in (self.category_combo, self.keyword_combo):
+            combo.setMinimumWidth(160)
+        self.count = label("", "Hint", self, wrap=False)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Job", self))
+        bar.addWidget(self.job_combo)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Category", self))
+        bar.addWidget(self.category_combo)
+        bar.addWidget(QLabel("Keyword", self))
+        bar.addWidget(self.keyword_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.count)
+
+        self.view = QListView(self)
+        self.view.setModel(self.filter)
+        self.view.setItemDelegate(ThumbnailDelegate(self.view))
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setUniformItemSizes(True)
+        self.view.setGridSize(CELL)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(500)
+        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.empty = label("", "EmptyText", self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail = ImageDetail(self)
+        left = QWidget(self)
+        left_column = QVBoxLayout(left)
+        left_column.setContentsMargins(0, 0, 0, 0)
+        left_column.addWidget(self.empty)
+        left_column.addWidget(self.view, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 12)
+        layout.addWidget(title)
+        layout.addWidget(subtitle)
+        layout.addLayout(bar)
+        layout.addWidget(splitter, 1)
+
+        self.job_combo.currentIndexChanged.connect(self._job_chosen)
+        self.category_combo.currentIndexChanged.connect(self._category_chosen)
+        self.keyword_combo.currentIndexChanged.connect(self._filter_changed)
+        self.model.categories_changed.connect(self._refill_filters)
+        self.model.rowsInserted.connect(self._update_count)
+        self.model.modelReset.connect(self._update_count)
+        self.view.selectionModel().currentChanged.connect(self._clicked)
+        jobs.rowsInserted.connect(self._refill_jobs)
+        jobs.modelReset.connect(self._refill_jobs)
+        self._refill_jobs()
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def _refill_jobs(self) -> None:
+        current = self.model.job_id
+        self.job_combo.blockSignals(True)
+        self.job_combo.clear()
+        for job in self.jobs.jobs():
+            text = f"{job.info.name} — {words.when_text(job.info.submitted_at)}"
+            self.job_combo.addItem(text, job.job_id)
+        index = self.job_combo.findData(current) if current else -1
+        self.job_combo.setCurrentIndex(index)
+        self.job_combo.blockSignals(False)
+        if current is None and self.job_combo.count():
+            self.job_combo.setCurrentIndex(0)
+        self._update_count()
+
+    def show_job(self, job_id: str) -> None:
+        index = self.job_combo.findData(job_id)
+        if index >= 0:
+            if index == self.job_combo.currentIndex() and self.model.job_id == job_id:
+                return
+            self.job_combo.setCurrentIndex(index)
+
+    def _job_chosen(self, index: int) -> None:
+        job_id = self.job_combo.itemData(index) if index >= 0 else None
+        job = self.jobs.job(job_id) if job_id else None
+        self.manifest = {}
+        self.detail.clear()
+        self.model.show_job(job_id, job.info.output_dir if job else None)
+
+    # -- filters -------------------------------------------------------------------------------
+
+    def _refill_filters(self) -> None:
+        category = self.category_combo.currentData()
+        self.category_combo.blockSignals(True)
+        self.category_combo.clear()
+        self.category_combo.addItem("All categories", ALL)
+        for name in self.model.categories():
+            self.category_combo.addItem(name, name)
+        self.category_combo.setCurrentIndex(max(0, self.category_combo.findData(category)))
+        self.category_combo.blockSignals(False)
+        self._refill_keywords()
+
+    def _refill_keywords(self) -> None:
+        category = self.category_combo.currentData()
+        keyword = self.keyword_combo.currentData()
+        self.keyword_combo.blockSignals(True)
+        self.keyword_combo.clear()
+        self.keyword_combo.addItem("All keywords", ALL)
+        for name in self.model.keywords(None if category in (None, ALL) else category):
+            self.keyword_combo.addItem(name, name)
+        self.keyword_combo.setCurrentIndex(max(0, self.keyword_combo.findData(keyword)))
+        self.keyword_combo.blockSignals(False)
+        self._filter_changed()
+
+    def _category_chosen(self) -> None:
+        self._refill_keywords()
+
+    def set_filter(self, category: str | None, keyword: str | None) -> None:
+        self.category_combo.setCurrentIndex(max(0, self.category_combo.findData(category or ALL)))
+        self.keyword_combo.setCurrentIndex(max(0, self.keyword_combo.findData(keyword or ALL)))
+
+    def _filter_changed(self) -> None:
+        category = self.category_combo.currentData()
+        keyword = self.keyword_combo.currentData()
+        self.filter.set_filter(
+            None if category in (None, ALL) else category,
+            None if keyword in (None, ALL) else keyword,
+        )
+        self._update_count()
+
+    def _update_count(self) -> None:
+        shown, total = self.filter.rowCount(), self.model.rowCount()
+        text = f"{shown} image{'s' * (shown != 1)}"
+        self.count.setText(text if shown == total else f"{text} of {total}")
+        if self.model.job_id is None:
+            message = "No job yet: images appear here as a crawl keeps them."
+        elif total == 0:
+            message = "No images yet: they appear here as the workers keep them."
+        else:
+            message = ""
+        self.empty.setText(message)
+        self.empty.setVisible(bool(message))
+
+    # -- the detail panel ----------------------------------------------------------------------
+
+    def _clicked(self, current: QModelIndex) -> None:
+        item = current.data(ITEM_ROLE) if current.isValid() else None
+        if isinstance(item, GalleryItem):
+            self._spawn(self._show_detail(item))
+
+    async def _show_detail(self, item: GalleryItem) -> None:
+        root = self.model.root
+        local = root / item.path if root is not None else None
+        if local is not None and not local.is_file():
+            local = None
+        if local is not None and root is not None and item.path not in self.manifest:
+            entries = await self.loader.manifest(root)
+            self.manifest = {e.path: e for e in entries}
+        thumbnail = self.model.cache.get(item.cache_key)
+        self.detail.show_item(item, local, self.manifest.get(item.path), thumbnail)
+        if local is not None:
+            image = await self.loader.full_image(local, 520)
+            if image is not None:
+                self.detail.show_full(item, image)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.model.close()
+
+
+__all__ = ["GalleryPage", "ThumbnailDelegate"]
