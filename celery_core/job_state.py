@@ -158,7 +158,8 @@ def aggregate_job(
     else:
         state = "running"
     if cancelled and not summary and state not in ("failed",):
-        state = "cancelled" if all(k.done for k in keywords) else "cancelling"
+        # Cancelled only once the final step has written the report of what was saved.
+        state = "cancelling"
     remaining = max(0, target - kept)
     eta = remaining / rate if rate > 0 and state == "running" else None
     return JobProgress(
