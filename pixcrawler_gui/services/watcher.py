@@ -101,10 +101,11 @@ class JobWatcher:
 
     def follow(self, job_id: str, record: dict[str, Any] | None = None) -> None:
         """Follow a job; with its record, its tasks are matched from the first push on."""
+        # Followed on purpose: its end and expiry count, even if the index scan found it first.
+        self._discovered.discard(job_id)
         if job_id in self.jobs.jobs:
             return
         self._known.discard(job_id)
-        self._discovered.discard(job_id)  # followed on purpose: its end and expiry count
         if record is not None:
             self.jobs.add(record)
         self._pending.add(job_id)
