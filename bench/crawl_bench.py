@@ -70,6 +70,8 @@ class MemorySampler:
         self.interval = interval
         self.peak_process_mb = 0.0
         self.peak_tree_mb = 0.0
+        self.cpu_s = 0.0  # user + system time of the tree since the sampler started
+        self._cpu_start: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -82,11 +84,18 @@ class MemorySampler:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            sizes = [_rss_mb(p) for p in _tree(self.pid)]
+        while True:
+            tree = _tree(self.pid)
+            sizes = [_rss_mb(p) for p in tree]
+            cpu = sum(_cpu_s(p) for p in tree)
+            if self._cpu_start is None:
+                self._cpu_start = cpu
+            self.cpu_s = max(self.cpu_s, cpu - self._cpu_start)
             if sizes:
                 self.peak_process_mb = max(self.peak_process_mb, max(sizes))
                 self.peak_tree_mb = max(self.peak_tree_mb, sum(sizes))
+            if self._stop.wait(self.interval):
+                return
 
 
 def _tree(pid: int) -> list[int]:
@@ -106,6 +115,15 @@ def _tree(pid: int) -> list[int]:
         found.append(current)
         todo.extend(children.get(current, []))
     return found
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _rss_mb(pid: int) -> float:
@@ -166,6 +184,8 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
         "elapsed_s": round(elapsed, 2),
         "kept_per_s": round(progress.kept / elapsed, 1),
         "files_per_s": round(len(urls) / elapsed, 1),
+        "worker_cpu_s": round(memory.cpu_s, 2),
+        "worker_cpu_use_pct": round(100 * memory.cpu_s / (elapsed * (os.cpu_count() or 1)), 1),
         "worker_peak_process_mb": round(memory.peak_process_mb, 1),
         "worker_peak_tree_mb": round(memory.peak_tree_mb, 1),
     }
@@ -201,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-icrawler", action="store_true")
+    parser.add_argument(
+        "--only", choices=("download", "engine", "celery", "icrawler"), action="append",
+        help="run only these parts (repeatable); default: all",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     site: Site = build_site(args.dir, args.count)
     server, port = start_server_process(site.images_dir)
@@ -210,21 +234,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            results["download_only"] = download_only(urls)
-            results["in_process"] = crawl_site(site, base, work / "engine-out")
-            results["celery"] = through_celery(urls, work, args.concurrency)
-            if not args.skip_icrawler:
+            parts = set(args.only or ("download", "engine", "celery", "icrawler"))
+            if args.skip_icrawler:
+                parts.discard("icrawler")
+            if "download" in parts:
+                results["download_only"] = download_only(urls)
+            if "engine" in parts:
+                results["in_process"] = crawl_site(site, base, work / "engine-out")
+            if "celery" in parts:
+                results["celery"] = through_celery(urls, work, args.concurrency)
+            if "icrawler" in parts:
                 # Its default (1 download thread), and with threads to match our concurrency.
                 results["icrawler_default"] = icrawler_run(urls, work / "i1", threads=1)
                 results["icrawler"] = icrawler_run(urls, work / "i8", threads=8)
     finally:
         server.kill()
         server.wait()
-    engine = results["in_process"]["kept_per_s"]
-    celery = results["celery"]["kept_per_s"]
-    results["celery_overhead_pct"] = round((1 - celery / engine) * 100, 1) if engine else None
+    if "in_process" in results and "celery" in results:
+        engine = results["in_process"]["kept_per_s"]
+        celery = results["celery"]["kept_per_s"]
+        results["celery_overhead_pct"] = round((1 - celery / engine) * 100, 1) if engine else None
     for name in ("icrawler_default", "icrawler"):
-        if name in results:
+        if name in results and "celery" in results:
             results[f"speedup_vs_{name}"] = round(
                 results[name]["elapsed_s"] / results["celery"]["elapsed_s"], 2
             )

@@ -54,9 +54,7 @@ def run_crawl_item(
     failures: list[tuple[str, str]] = []
 
     def report(snapshot: ProgressSnapshot) -> None:
-        records = store.add_thumbnails(
-            job_id, item.category, item.keyword, snapshot.new_thumbnails
-        )
+        records = store.add_thumbnails(job_id, item.category, item.keyword, snapshot.new_thumbnails)
         task.update_state(
             state="PROGRESS",
             meta={

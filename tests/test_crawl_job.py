@@ -73,8 +73,11 @@ def crawl_env(celery_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def crawl_worker(crawl_env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(crawl_env, concurrency=2) as proc:
+def crawl_worker(
+    crawl_env: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[WorkerProcess]:
+    concurrency = getattr(request, "param", 2)
+    with WorkerProcess(crawl_env, concurrency=concurrency) as proc:
         proc.wait_ready()
         yield proc
 
@@ -115,6 +118,9 @@ def finished(app: Celery, job_id: str, timeout: float = 120):
     )
 
 
+# One process runs the two categories one after the other, two run them side by side: the
+# counts must not depend on which.
+@pytest.mark.parametrize("crawl_worker", [1, 2], indirect=True, ids=["serial", "parallel"])
 def test_every_trap_is_handled_through_a_real_worker(
     site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
 ) -> None:

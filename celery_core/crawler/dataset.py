@@ -167,7 +167,7 @@ class ManifestEntry:
 
 @dataclass
 class ExistingImages:
-    """What the manifest says is already kept: re-runs skip these URLs and contents."""
+    """What the manifest says is already kept; a keyword re-run skips its own URLs and contents."""
 
     entries: list[ManifestEntry] = field(default_factory=list)
     urls: set[str] = field(default_factory=set)
@@ -184,6 +184,15 @@ class ExistingImages:
     def in_folder(self, relative_folder: str) -> int:
         prefix = relative_folder.rstrip("/") + "/"
         return sum(1 for path in self.paths if path.startswith(prefix))
+
+    def of_folder(self, relative_folder: str) -> ExistingImages:
+        """Only the entries kept in one keyword's folder."""
+        prefix = relative_folder.rstrip("/") + "/"
+        subset = ExistingImages()
+        for entry in self.entries:
+            if entry.path.startswith(prefix):
+                subset.add(entry)
+        return subset
 
     def hashes(self) -> Iterator[tuple[str, int, str]]:
         """(sha256, phash, path) of every entry, to seed a duplicate index."""

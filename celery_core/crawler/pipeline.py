@@ -147,8 +147,11 @@ class KeywordCrawl:
                     seed_index(self.dedup, existing.hashes())
             except Exception as exc:
                 raise DedupUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        self.folder, self.existing = folder, existing
-        self.run.counts.existing = existing.in_folder(folder.relative)
+        # Only this keyword's own earlier images are skipped as "already had". Images that
+        # other keywords kept go through the duplicate index and count as duplicates, so the
+        # counts do not depend on whether a sibling task happened to start first.
+        self.folder, self.existing = folder, existing.of_folder(folder.relative)
+        self.run.counts.existing = len(self.existing.entries)
         self.need = self.run.target
         if self.count_existing:
             self.need -= self.run.counts.existing

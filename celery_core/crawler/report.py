@@ -75,7 +75,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Generated {report['generated_at']}; {report['elapsed_s']:.1f} s. "
         f"Kept **{totals['kept']}** images; {totals['duplicates']} duplicates, "
         f"{totals['invalid']} invalid, {totals['failed']} failed downloads, "
-        f"{totals['skipped_existing']} already in the dataset."
+        f"{totals['skipped_existing']} already kept by an earlier run."
     )
     head = "| Keyword | Target | " + " | ".join(t for _, t in _COLUMNS) + " | Time (s) | Status |"
     rule = "|" + "---|" * (len(_COLUMNS) + 4)

@@ -374,6 +374,19 @@ def test_a_crash_leaves_no_half_file_and_orphans_are_adopted(
     assert_consistent(tmp_path, result)
 
 
+def test_another_keywords_images_are_duplicates_not_already_had(
+    server: ImageServer, tmp_path: Path
+) -> None:
+    urls = add_pictures(server, 4)
+    first = crawl(urls, tmp_path)
+    assert first.counts.kept == 4
+    second = crawl(urls[:2], tmp_path, keyword="other")
+    assert second.counts.duplicates == 2
+    assert second.counts.skipped_existing == 0 and second.counts.existing == 0
+    again = crawl(urls, tmp_path)  # the first keyword re-run: its own images, already had
+    assert again.counts.skipped_existing == 4 and again.counts.duplicates == 0
+
+
 def test_source_errors_are_recorded_and_the_rest_is_kept(
     server: ImageServer, tmp_path: Path
 ) -> None:
@@ -424,9 +437,10 @@ def test_workers_share_a_redis_index_and_keep_each_picture_once(
         thread.join(60)
     a, b = results["a"], results["b"]
     assert a.counts.kept + b.counts.kept == 20
-    # A worker that starts after the other kept some sees them in the manifest already.
-    seen_twice = a.counts.duplicates + b.counts.duplicates
-    assert seen_twice + a.counts.skipped_existing + b.counts.skipped_existing == 12
+    # Whichever started first, a picture the other keyword kept is a duplicate, never
+    # "already had": that is only for this keyword's own earlier images.
+    assert a.counts.duplicates + b.counts.duplicates == 12
+    assert a.counts.skipped_existing == b.counts.skipped_existing == 0
     lines = manifest(root)
     assert len(lines) == 20 and len({line["sha256"] for line in lines}) == 20
     assert_consistent(root, a)
