@@ -208,9 +208,10 @@ def icrawler_run(urls: list[str], work: Path, threads: int) -> dict[str, Any]:
     saved = [p for p in out.rglob("*") if p.is_file()]
     return {
         "downloader_threads": threads,
+        "urls": len(urls),
         "saved_files": len(saved),
         "elapsed_s": round(elapsed, 2),
-        "files_per_s": round(len(urls) / elapsed, 1),
+        "urls_per_s": round(len(urls) / elapsed, 1),
         "note": "no decode check, no dedup: duplicates and most broken files are saved",
     }
 
@@ -244,9 +245,13 @@ def main(argv: list[str] | None = None) -> int:
             if "celery" in parts:
                 results["celery"] = through_celery(urls, work, args.concurrency)
             if "icrawler" in parts:
-                # Its default (1 download thread), and with threads to match our concurrency.
-                results["icrawler_default"] = icrawler_run(urls, work / "i1", threads=1)
-                results["icrawler"] = icrawler_run(urls, work / "i8", threads=8)
+                # A decompression bomb raises an error icrawler does not catch, which ends
+                # the downloader thread that met it: rates are taken on the list without the
+                # bombs (every URL handled), and the whole list shows where it stops.
+                no_bombs = [f"{base}/images/{f.name}" for f in site.files if f.kind != "bomb"]
+                results["icrawler_default"] = icrawler_run(no_bombs, work / "i1", threads=1)
+                results["icrawler"] = icrawler_run(no_bombs, work / "i8", threads=8)
+                results["icrawler_default_whole_list"] = icrawler_run(urls, work / "i1a", 1)
     finally:
         server.kill()
         server.wait()
@@ -256,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         results["celery_overhead_pct"] = round((1 - celery / engine) * 100, 1) if engine else None
     for name in ("icrawler_default", "icrawler"):
         if name in results and "celery" in results:
+            # Wall-clock rates: our kept images per second against its URLs per second.
             results[f"speedup_vs_{name}"] = round(
-                results[name]["elapsed_s"] / results["celery"]["elapsed_s"], 2
+                results["celery"]["kept_per_s"] / results[name]["urls_per_s"], 2
             )
     print(json.dumps(results, indent=2))
     return 0

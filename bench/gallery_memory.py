@@ -170,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from pixcrawler_gui.main_thread_gc import MainThreadGC
     from pixcrawler_gui.qt_compat import guard_singleton_refcounts
 
     app = QApplication([])
     guard_singleton_refcounts()
+    MainThreadGC(parent=app).start()  # as the app does
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:

@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from pixcrawler_gui.main_thread_gc import MainThreadGC
     from pixcrawler_gui.qt_compat import guard_singleton_refcounts
     from tests.support.redis_proc import RedisProcess
 
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             save_job_record(client, record["job_id"], record, 86400)
         plan = Path(tmp) / "plan.json"
         plan.write_text(json.dumps(records))
+        MainThreadGC(parent=app).start()  # as the app does
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         try:

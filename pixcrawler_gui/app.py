@@ -81,6 +81,10 @@ def run_gui(argv: list[str]) -> int:
         return 1
     import qasync
 
+    from pixcrawler_gui.main_thread_gc import MainThreadGC
+
+    collector = MainThreadGC(parent=app)
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(error_dialogs.asyncio_exception_handler)
@@ -92,6 +96,7 @@ def run_gui(argv: list[str]) -> int:
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        collector.stop()
 
 
 async def _main(

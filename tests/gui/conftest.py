@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from celery_core.config import CelerySettings
 
 # PySide6 6.12.0 on Python 3.11 drops references to None, True and False; see qt_compat.
+from pixcrawler_gui.main_thread_gc import MainThreadGC
 from pixcrawler_gui.qt_compat import guard_singleton_refcounts
 from pixcrawler_gui.services.restart_policy import RestartPolicy
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
@@ -100,6 +101,15 @@ def no_leaks() -> Iterator[None]:
     problems = [f"thread {t.name!r}" for t in extra_threads]
     problems += [f"process {pid} ({cmd})" for pid, (_, cmd) in extra_children.items()]
     pytest.fail("leaked: " + "; ".join(problems))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def main_thread_gc(qapp: QApplication) -> Iterator[MainThreadGC]:
+    """As in the app, cyclic garbage is collected on the GUI thread only."""
+    collector = MainThreadGC(parent=qapp)
+    collector.start()
+    yield collector
+    collector.stop()
 
 
 _CLOSED_LOOPS: list[qasync.QEventLoop] = []
