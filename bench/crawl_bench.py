@@ -117,6 +117,14 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def machine_busy_s() -> float:
+    """CPU seconds spent by every process on the machine since boot (all cores)."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_s(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -164,6 +172,7 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
             worker.wait_ready(60)
             assert worker.proc is not None
             with MemorySampler(worker.proc.pid) as memory:
+                busy = machine_busy_s()
                 started = time.perf_counter()
                 handle = submit_job(app, spec)
                 while True:
@@ -172,6 +181,7 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
                         break
                     time.sleep(0.1)  # polling pace of the measurement, not synchronisation
                 elapsed = time.perf_counter() - started
+                busy = machine_busy_s() - busy
         app.close()
     return {
         "tasks": len(handle.task_ids),
@@ -186,6 +196,7 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
         "files_per_s": round(len(urls) / elapsed, 1),
         "worker_cpu_s": round(memory.cpu_s, 2),
         "worker_cpu_use_pct": round(100 * memory.cpu_s / (elapsed * (os.cpu_count() or 1)), 1),
+        "machine_cpu_use_pct": round(100 * busy / (elapsed * (os.cpu_count() or 1)), 1),
         "worker_peak_process_mb": round(memory.peak_process_mb, 1),
         "worker_peak_tree_mb": round(memory.peak_tree_mb, 1),
     }

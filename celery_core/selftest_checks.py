@@ -18,6 +18,7 @@ from celery_core.selftest_site import SiteExpectation
 __all__ = [
     "LABEL_FORMATS",
     "dataset_problems",
+    "decoders_check",
     "report_pid",
     "selftest_job",
     "spawn_round_trip",
@@ -43,6 +44,30 @@ def selftest_job(urls: Sequence[str], output_dir: Path) -> dict[str, Any]:
             "label_formats": list(LABEL_FORMATS),
         },
     }
+
+
+def decoders_check() -> str:
+    """Each image format the crawler keeps decodes here (a packaged app that left a codec out
+    would refuse every such file); says which WebP decoder is in use."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from celery_core.crawler import webp_thumbnail
+    from celery_core.crawler.images import ImageRules, check_image
+
+    picture = Image.new("RGB", (320, 240), (40, 90, 160))
+    picture.paste((230, 200, 30), (40, 30, 200, 150))
+    for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP"):
+        out = BytesIO()
+        picture.save(out, fmt)
+        checked = check_image(out.getvalue(), ImageRules())
+        if (checked.format, checked.width, checked.height) != (fmt, 320, 240):
+            raise RuntimeError(
+                f"{fmt} decoded as {checked.format} {checked.width}x{checked.height}"
+            )
+    webp = "scaled by libwebp" if webp_thumbnail.decoder() is not None else "through Pillow"
+    return f"JPEG, PNG, WebP, GIF and BMP decode; WebP {webp}"
 
 
 def _sha256(path: Path) -> str:

@@ -100,6 +100,7 @@ class SelfTest:
             steps: list[tuple[str, Callable[[], str]]] = [
                 ("redis", services.start_redis),
                 ("process spawn", _spawn_probe),
+                ("image decoders", _decoders),
                 ("image site", lambda: _start_site(site, stack)),
                 ("worker", services.start_worker),
                 ("job file", lambda: services.write_job(site)),
@@ -125,6 +126,12 @@ def _spawn_probe() -> str:
 
     pid = spawn_round_trip()
     return f"a spawned pool process (pid {pid}) answered"
+
+
+def _decoders() -> str:
+    from celery_core.selftest_checks import decoders_check
+
+    return decoders_check()
 
 
 def _start_site(site: Any, stack: ExitStack) -> str:

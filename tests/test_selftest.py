@@ -22,8 +22,8 @@ from celery_core.selftest_checks import dataset_problems, selftest_job
 from celery_core.selftest_site import SelfTestSite
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ["redis", "process spawn", "image site", "worker", "job file", "crawl", "counts",
-         "dataset", "shutdown"]  # fmt: skip
+STEPS = ["redis", "process spawn", "image decoders", "image site", "worker", "job file", "crawl",
+         "counts", "dataset", "shutdown"]  # fmt: skip
 KEPT_DIR = re.compile(r"^Files of this run are in (.+)$", re.MULTILINE)
 
 

@@ -3,7 +3,8 @@
 Order matters for safety and speed: the format comes from the magic bytes, the size from the
 header, and width x height is refused above the limit before any pixel is decoded. JPEGs are
 decoded in draft mode (the DCT scaled down by up to 8), which is several times faster and gives
-the same hash bits. `load()` is a real decode: it catches truncated files that `verify()` passes.
+the same hash bits; WebPs are scaled by libwebp as it decodes (see `webp_thumbnail`). `load()`
+is a real decode: it catches truncated files that `verify()` passes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from io import BytesIO
 from typing import TYPE_CHECKING
 
 from PIL import Image
+
+from celery_core.crawler import webp_thumbnail
+from celery_core.crawler.webp_thumbnail import WebPError, WebPThumbnailer
 
 if TYPE_CHECKING:
     from celery_core.crawler.settings import CrawlerSettings
@@ -124,22 +128,26 @@ def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
         raise InvalidImage("not_an_image")
     if fmt not in rules.allowed_formats:
         raise InvalidImage("format_not_allowed", fmt)
-    if fmt == "WEBP" and len(data) < 8 + struct.unpack_from("<I", data, 4)[0]:
-        # libwebp only says "could not create decoder"; the RIFF size tells the real story.
+    if fmt == "WEBP" and _webp_cut(data):
+        # libwebp only says "bitstream error"; the RIFF sizes tell the real story.
         raise InvalidImage("truncated", "shorter than its RIFF header says")
-    try:
-        image = Image.open(BytesIO(data), formats=[fmt])
-    except Image.DecompressionBombError as exc:  # not an OSError: must be named
-        raise InvalidImage("too_many_pixels", str(exc)) from None
-    except Exception as exc:
-        raise InvalidImage(_decode_reason(exc), str(exc)) from None
-    with image:
-        width, height = image.size
-        if width * height > rules.max_pixels:
-            raise InvalidImage("too_many_pixels", f"{width}x{height}")
-        if width < max(rules.min_width, 1) or height < max(rules.min_height, 1):
-            raise InvalidImage("too_small", f"{width}x{height}")
-        thumb = _decode_thumbnail(image, fmt, rules.thumbnail_size)
+    webp = webp_thumbnail.decoder() if fmt == "WEBP" else None
+    size = _webp_size(webp, data) if webp is not None else None
+    if webp is not None and size is not None:
+        width, height = size
+        _check_dimensions(width, height, rules)
+        thumb = _webp_thumbnail(webp, data, rules.thumbnail_size)
+    else:
+        try:
+            image = Image.open(BytesIO(data), formats=[fmt])
+        except Image.DecompressionBombError as exc:  # not an OSError: must be named
+            raise InvalidImage("too_many_pixels", str(exc)) from None
+        except Exception as exc:
+            raise InvalidImage(_decode_reason(exc), str(exc)) from None
+        with image:
+            width, height = image.size
+            _check_dimensions(width, height, rules)
+            thumb = _decode_thumbnail(image, fmt, rules.thumbnail_size)
     phash = dhash(thumb)
     jpeg = _encode_thumbnail(thumb)
     return CheckedImage(
@@ -153,6 +161,40 @@ def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
         thumb_width=thumb.width,
         thumb_height=thumb.height,
     )
+
+
+def _webp_cut(data: bytes) -> bool:
+    """Whether the file or one of its chunks ends before the size its header gives."""
+    if len(data) < 8 + struct.unpack_from("<I", data, 4)[0]:
+        return True
+    position = 12
+    while position + 8 <= len(data):
+        (size,) = struct.unpack_from("<I", data, position + 4)
+        position += 8 + size + (size & 1)
+        if position > len(data) + (size & 1):  # the last chunk's padding byte may be missing
+            return True
+    return False
+
+
+def _check_dimensions(width: int, height: int, rules: ImageRules) -> None:
+    if width * height > rules.max_pixels:
+        raise InvalidImage("too_many_pixels", f"{width}x{height}")
+    if width < max(rules.min_width, 1) or height < max(rules.min_height, 1):
+        raise InvalidImage("too_small", f"{width}x{height}")
+
+
+def _webp_size(webp: WebPThumbnailer, data: bytes) -> tuple[int, int] | None:
+    try:
+        return webp.size(data)
+    except WebPError as exc:
+        raise InvalidImage("truncated" if exc.truncated else "decode_error", str(exc)) from None
+
+
+def _webp_thumbnail(webp: WebPThumbnailer, data: bytes, size: int) -> Image.Image:
+    try:
+        return webp.thumbnail(data, size)
+    except WebPError as exc:
+        raise InvalidImage("truncated" if exc.truncated else "decode_error", str(exc)) from None
 
 
 def _decode_reason(exc: BaseException) -> str:
