@@ -26,6 +26,16 @@ def test_health_check_returns_the_envelope(test_app: Celery, worker: WorkerProce
     assert envelope["duration_s"] >= 0 and envelope["started_at"] <= envelope["finished_at"]
 
 
+def test_pool_processes_start_with_the_crawler_loaded(
+    test_app: Celery, worker: WorkerProcess
+) -> None:
+    # Imported once in the main process before the pool forks, not by each pool process
+    # on its first crawl (about half a second of CPU each).
+    wanted = ["celery_core.crawl_task", "aiohttp", "PIL.WebPImagePlugin"]
+    result = test_app.send_task("tests.loaded", args=[wanted])
+    assert result.get(timeout=30)["result"] == wanted
+
+
 def test_transient_error_retries_then_succeeds(
     test_app: Celery, worker: WorkerProcess, redis_proc: RedisProcess
 ) -> None:

@@ -46,3 +46,11 @@ def broken(self: BaseTask, key: str) -> None:
 @shared_task(bind=True, base=BaseTask, name="tests.counter")
 def counter(self: BaseTask, key: str) -> int:
     return int(_store(self).incr(key))
+
+
+@shared_task(bind=True, base=BaseTask, name="tests.loaded")
+def loaded(self: BaseTask, modules: list[str]) -> list[str]:
+    """Which of `modules` this pool process had imported before running this task."""
+    import sys
+
+    return [name for name in modules if name in sys.modules]
