@@ -296,7 +296,7 @@ class _Services:
 
 def _answers(app: Any, node: str) -> bool:
     """Whether `node` answers a ping; returns as soon as it does (limit=1)."""
-    replies = app.control.ping(destination=[node], limit=1, timeout=0.5) or []
+    replies = app.control.ping(destination=[node], limit=1, timeout=0.2) or []
     return any(node in reply for reply in replies)
 
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING
 
-from PIL import Image
+from PIL import (  # the formats EXTENSIONS names, registered now (not all of Pillow's)
+    BmpImagePlugin,  # noqa: F401
+    GifImagePlugin,  # noqa: F401
+    Image,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    WebPImagePlugin,  # noqa: F401
+)
 
 from celery_core.crawler import webp_thumbnail
 from celery_core.crawler.webp_thumbnail import WebPError, WebPThumbnailer
