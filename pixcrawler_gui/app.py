@@ -88,7 +88,8 @@ def run_gui(argv: list[str]) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(error_dialogs.asyncio_exception_handler)
-    services = AppServices(settings, RuntimeOptions())
+    # A screenshot shows the window as it opens; it starts no workers.
+    services = AppServices(settings, RuntimeOptions(autostart_workers=args.screenshot is None))
     jobs = JobsRuntime(services)
     window = MainWindow(services, ui_state(), jobs)
     try:

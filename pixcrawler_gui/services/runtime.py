@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from pixcrawler_gui.services.remote_workers import RemoteWorkers
 from pixcrawler_gui.services.restart_policy import RestartPolicy
 from pixcrawler_gui.services.settings_editor import SaveOutcome
 from pixcrawler_gui.services.supervisor import RUNNING_STATES, LocalSupervisor
+from pixcrawler_gui.services.worker_command import NODE_PREFIX
+from pixcrawler_gui.services.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ class RuntimeOptions:
     grace_period: float = 30.0
     status_interval: float = 3.0
     status_max_backoff: float = 8.0
+    # Start the remembered local workers (one on a first run) once Redis answers.
+    autostart_workers: bool = True
+    roster_path: Path | None = None  # default: workers.json in the config dir
 
 
 class AppServices:
@@ -89,6 +94,8 @@ class AppServices:
         self.cluster = ClusterMonitor(self.hub, self.executor, self._is_local)
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._broker_answered = False
+        self._roster: RosterKeeper | None = None
 
     def _is_local(self, node: str) -> bool:
         return self.supervisor.is_local(node)
@@ -96,7 +103,43 @@ class AppServices:
     async def start(self) -> None:
         await self._connect(self.settings)
         self.remote.start()
+        if self.options.autostart_workers:
+            await self._start_saved_workers()
         self.started.set()
+
+    async def _start_saved_workers(self) -> None:
+        from celery_core.settings_base import config_dir
+
+        roster = WorkerRoster(self.options.roster_path or config_dir() / FILE_NAME)
+        loop = asyncio.get_running_loop()
+        saved = await loop.run_in_executor(self.executor, roster.load)
+        self._roster = RosterKeeper(self.hub, roster, self.supervisor.workers)
+        if not self._broker_answered:
+            return  # no Redis: the workers could only crash; Add worker stays at hand
+        ours = await loop.run_in_executor(self.executor, self._own_nodes_online)
+        if ours:
+            # Left running in the background last time: they show up as they are.
+            log.info("workers of this computer already run: %s", ", ".join(sorted(ours)))
+            return
+        if saved is None:
+            pool, concurrency = self.worker_defaults()
+            self.supervisor.add_worker(self.supervisor.suggest_spec(pool, concurrency))
+            return
+        for worker in saved:
+            spec = self.supervisor.suggest_spec(worker.pool, worker.concurrency)
+            self.supervisor.add_worker(replace(spec, queues=worker.queues))
+
+    def _own_nodes_online(self) -> set[str]:
+        """This computer's app-started workers that answer a ping (left running earlier)."""
+        if self.celery is None:
+            return set()
+        host = self.supervisor.hostname
+        try:
+            replies = self.celery.control.ping(timeout=1.0) or []
+        except Exception:
+            return set()
+        nodes = {node for reply in replies for node in reply}
+        return {n for n in nodes if n.startswith(NODE_PREFIX) and n.endswith(f"@{host}")}
 
     async def _connect(self, settings: CelerySettings) -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +169,9 @@ class AppServices:
                     "broker", mask_url(settings.broker_url), EndpointState.DOWN, str(exc)
                 )
             )
+            self._broker_answered = False
             return Endpoints(settings.broker_url, settings.result_backend, None)
+        self._broker_answered = True
         if server is not None:
             self._embedded = server
         if endpoints.embedded is not None:
@@ -212,6 +257,8 @@ class AppServices:
         await self.cluster.stop()
         await self.status.stop()
         await self.supervisor.shutdown(keep_running=keep_workers)
+        if self._roster is not None:
+            self._roster.close()
         await self._close_celery()
         server, self._embedded = self._embedded, None
         if server is not None and not keep_workers:

@@ -171,6 +171,8 @@ def test_options(tmp_path: Path, **changes: Any) -> RuntimeOptions:
         "grace_period": 15.0,
         "status_interval": 0.5,
         "status_max_backoff": 1.0,
+        "autostart_workers": False,  # each test adds the workers it needs
+        "roster_path": tmp_path / "workers.json",
     }
     values.update(changes)
     return RuntimeOptions(**values)
