@@ -97,6 +97,13 @@ class WorkerRemoved:
 
 
 @dataclass(frozen=True)
+class WorkersOnline:
+    """How many workers, here or elsewhere, can take crawl tasks now (or are starting)."""
+
+    count: int
+
+
+@dataclass(frozen=True)
 class WorkerLog:
     worker_id: str
     lines: tuple[str, ...]

@@ -41,6 +41,7 @@ from pixcrawler_gui.services.remote_workers import RemoteWorkers
 from pixcrawler_gui.services.restart_policy import RestartPolicy
 from pixcrawler_gui.services.settings_editor import SaveOutcome
 from pixcrawler_gui.services.supervisor import RUNNING_STATES, LocalSupervisor
+from pixcrawler_gui.services.worker_availability import WorkerAvailability
 from pixcrawler_gui.services.worker_command import NODE_PREFIX
 from pixcrawler_gui.services.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
 
@@ -63,6 +64,8 @@ class RuntimeOptions:
     # Start the remembered local workers (one on a first run) once Redis answers.
     autostart_workers: bool = True
     roster_path: Path | None = None  # default: workers.json in the config dir
+    # How long remote workers get to show up (one heartbeat) before "no worker" is said.
+    availability_delay: float = 3.0
 
 
 class AppServices:
@@ -96,6 +99,7 @@ class AppServices:
         self._tasks: set[asyncio.Task[None]] = set()
         self._broker_answered = False
         self._roster: RosterKeeper | None = None
+        self.availability = WorkerAvailability(self.hub)
 
     def _is_local(self, node: str) -> bool:
         return self.supervisor.is_local(node)
@@ -105,7 +109,12 @@ class AppServices:
         self.remote.start()
         if self.options.autostart_workers:
             await self._start_saved_workers()
+        self._spawn(self._announce_availability())
         self.started.set()
+
+    async def _announce_availability(self) -> None:
+        await asyncio.sleep(self.options.availability_delay)
+        self.availability.announce()
 
     async def _start_saved_workers(self) -> None:
         from celery_core.settings_base import config_dir

@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal, S
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,7 +29,7 @@ from pixcrawler_gui.icon import app_icon
 from pixcrawler_gui.models import job_text as words
 from pixcrawler_gui.models.jobs_model import COLUMNS, NAME, PROGRESS, JobRow, JobsModel
 from pixcrawler_gui.models.subscriptions import subscribe_for
-from pixcrawler_gui.services.events import EventHub
+from pixcrawler_gui.services.events import EventHub, WorkersOnline
 from pixcrawler_gui.services.job_events import JobActionDone, JobActionFailed
 from pixcrawler_gui.views.progress_delegate import ProgressDelegate
 from pixcrawler_gui.views.style import label
@@ -47,6 +48,7 @@ class JobsView(QWidget):
     run_again = Signal(str)  # job id: fill the crawl form with its settings
     show_images = Signal(str)  # job id
     new_crawl = Signal()
+    start_worker = Signal()  # "no worker is running": start one on this computer
 
     def __init__(self, hub: EventHub, controls: JobControls, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +86,8 @@ class JobsView(QWidget):
         row.addWidget(self.again_button)
         self.feedback = label("", "Feedback", self)
         self.feedback.hide()
+        self.no_worker = self._no_worker_notice()
+        self._workers_online: int | None = None  # unknown until the app has looked
 
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self._empty_state())
@@ -93,6 +97,7 @@ class JobsView(QWidget):
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addSpacing(8)
+        layout.addWidget(self.no_worker)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.feedback)
         layout.addWidget(self.stack, 1)
@@ -108,7 +113,34 @@ class JobsView(QWidget):
         self.model.dataChanged.connect(self._refresh)
         subscribe_for(self, hub, JobActionFailed, self._on_failed)
         subscribe_for(self, hub, JobActionDone, self._on_done)
+        subscribe_for(self, hub, WorkersOnline, self._on_workers_online)
         self._rows_changed()
+
+    def _no_worker_notice(self) -> QFrame:
+        frame = QFrame(self)
+        frame.setObjectName("Banner")
+        text = label(
+            "No worker is running, so jobs wait in the queue. Start one here, or on another "
+            "computer that uses the same Redis.",
+            "BannerText",
+            frame,
+        )
+        self.start_worker_button = QPushButton("Start a worker on this computer", frame)
+        self.start_worker_button.clicked.connect(self.start_worker.emit)
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(text, 1)
+        row.addWidget(self.start_worker_button)
+        frame.hide()
+        return frame
+
+    def _on_workers_online(self, event: WorkersOnline) -> None:
+        self._workers_online = event.count
+        self._update_notice()
+
+    def _update_notice(self) -> None:
+        waiting = any(not job.ended for job in self.model.jobs())
+        self.no_worker.setVisible(self._workers_online == 0 and waiting)
 
     def _empty_state(self) -> QWidget:
         page = QWidget(self)
@@ -212,6 +244,7 @@ class JobsView(QWidget):
         self.again_button.setEnabled(job is not None and job.info.spec is not None)
         self.report_button.setEnabled(job is not None and bool(job.progress.summary.get("report")))
         self.details.setText(_details(job) if job is not None else "")
+        self._update_notice()
 
     def _double_clicked(self, index: QModelIndex) -> None:
         if index.parent().isValid() or index.column() == NAME:

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
             self.add_page("crawl", "New crawl", self.job_pages.form)
             self.add_page("jobs", "Jobs", self.job_pages.jobs)
             self.add_page("gallery", "Gallery", self.job_pages.gallery)
+            self.job_pages.jobs.start_worker.connect(self.workers_panel.start_local_worker)
             self.setAcceptDrops(True)
         else:  # a window without the job services (some view tests)
             for key, title, text in COMING_SOON:

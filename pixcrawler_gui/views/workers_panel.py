@@ -219,6 +219,17 @@ class WorkersPanel(QWidget):
         self.select(worker_id)
         self.worker_added.emit(worker_id)
 
+    def start_local_worker(self) -> str:
+        """Start a stopped worker of this computer, or add one with the default settings."""
+        for snapshot in self.supervisor.workers():
+            if snapshot.state in (WorkerState.STOPPED, WorkerState.FAILED):
+                self.supervisor.start_worker(snapshot.worker_id)
+                return snapshot.worker_id
+        pool, concurrency = self._spec_defaults()
+        worker_id = self.supervisor.add_worker(self.supervisor.suggest_spec(pool, concurrency))
+        self.worker_added.emit(worker_id)
+        return worker_id
+
     def select(self, worker_id: str) -> None:
         row = self.model.row_of(worker_id)
         if row >= 0:

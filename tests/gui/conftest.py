@@ -173,6 +173,7 @@ def test_options(tmp_path: Path, **changes: Any) -> RuntimeOptions:
         "status_max_backoff": 1.0,
         "autostart_workers": False,  # each test adds the workers it needs
         "roster_path": tmp_path / "workers.json",
+        "availability_delay": 0.2,
     }
     values.update(changes)
     return RuntimeOptions(**values)
