@@ -125,6 +125,23 @@ else
   start_mean="n/a (hyperfine not installed)"
 fi
 
+step "timing a double-click to a worker ready (first run, offscreen)"
+# The app's first run starts one worker by re-running itself; measured until it answers a ping.
+uv run --frozen python -m bench.app_start --exe /usr/bin/pixcrawler --runs 3 \
+  --redis-server /opt/pixcrawler/_internal/redis/valkey-server >"$WORK/app_start.json" \
+  || { cat "$WORK/app_start.json"; fail "the installed app's worker did not come up"; }
+app_ready="$(python3 - "$WORK/app_start.json" <<'EOF'
+import json, sys
+ready = json.load(open(sys.argv[1]))["worker_ready_s"]
+print(f"{ready['first']} s first run, {ready['median']} s median of 3")
+EOF
+)"
+for _ in $(seq 50); do pgrep -f /opt/pixcrawler/ >/dev/null || break; sleep 0.2; done
+if pgrep -f /opt/pixcrawler/ >/dev/null; then
+  pgrep -af /opt/pixcrawler/ || true
+  fail "processes of the package still run after the app closed"
+fi
+
 step "removing the package"
 "${SUDO[@]}" dpkg --purge pixcrawler >"$WORK/remove.log" 2>&1 || { cat "$WORK/remove.log"; fail "dpkg --purge"; }
 INSTALLED=0
@@ -140,4 +157,5 @@ echo "package:            $(basename "$DEB") $(python3 -c "import os,sys; print(
 echo "installed size:     $installed_kib KiB ($(python3 -c "print(f'{$installed_kib*1024/1e6:.1f} MB')"))"
 echo "first window:       ${start_s} s first run, ${start_mean} s mean of 5 (--screenshot, offscreen)"
 echo "worker ready:       ${worker_ready} s after its launch (self-test)"
+echo "app to worker:      ${app_ready} (launch of the app to its first worker answering)"
 echo "SMOKE PASS"

@@ -144,7 +144,7 @@ class AppServices:
             return set()
         host = self.supervisor.hostname
         try:
-            replies = self.celery.control.ping(timeout=1.0) or []
+            replies = self.celery.control.ping(timeout=0.5) or []
         except Exception:
             return set()
         nodes = {node for reply in replies for node in reply}
