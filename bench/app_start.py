@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.redis_proc import RedisProcess  # noqa: E402
+from tests.support.redis_proc import RedisProcess
 
 NODE_PREFIX = "pixcrawler-local-"
 
