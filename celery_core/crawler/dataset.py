@@ -14,9 +14,7 @@ import json
 import logging
 import os
 import re
-import secrets
 import threading
-import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +30,11 @@ from celery_core.crawler.images import (
     InvalidImage,
     check_image,
 )
+from celery_core.crawler.temp_files import (
+    TEMP_MAX_AGE_S,
+    remove_stray_temp_files,
+    temp_name,
+)
 
 try:
     import fcntl
@@ -44,8 +47,6 @@ MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".lock"
 # Locks live beside the dataset, not among the images a training script will list.
 LOCK_DIR = ".pixcrawler/locks"
-TEMP_PREFIX = ".tmp-"
-TEMP_MAX_AGE_S = 120.0
 _EXTENSIONS = tuple(EXTENSIONS.values())
 _NUMBERED = re.compile(r"^(\d+)\.[A-Za-z0-9]+$")
 _WINDOWS_RESERVED = frozenset(
@@ -235,19 +236,7 @@ class Dataset:
 
     @staticmethod
     def remove_temp_files(folder: Path, older_than: float = TEMP_MAX_AGE_S) -> int:
-        """Delete temp files left by a crash. A temp file lives for milliseconds, so young ones
-        may belong to another crawl writing this folder right now and are left alone."""
-        removed = 0
-        cutoff = time.time() - older_than
-        for name in os.listdir(folder):
-            if name.startswith(TEMP_PREFIX):
-                try:
-                    if (folder / name).stat().st_mtime <= cutoff:
-                        (folder / name).unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    pass
-        return removed
+        return remove_stray_temp_files(folder, older_than)
 
     def lock_path(self, folder: KeywordFolder) -> Path:
         directory = self.root / LOCK_DIR
@@ -292,7 +281,7 @@ class Dataset:
         replacing, so crawls sharing the folder never overwrite each other and `path` is
         unique when `decide` sees it. If `decide` raises, the file is removed.
         """
-        temp = folder.path / f"{TEMP_PREFIX}{secrets.token_hex(6)}.{ext}"
+        temp = folder.path / temp_name(ext)
         try:
             with open(temp, "xb") as handle:
                 handle.write(data)

@@ -15,13 +15,13 @@ import pytest
 
 from celery_core.crawler.dataset import (
     MANIFEST_NAME,
-    TEMP_PREFIX,
     Dataset,
     ManifestEntry,
     safe_name,
 )
 from celery_core.crawler.labels import write_labels
 from celery_core.crawler.report import build_report, render_markdown, write_report
+from celery_core.crawler.temp_files import TEMP_PREFIX
 from celery_core.crawler.types import Counts, KeywordResult
 
 
@@ -95,6 +95,32 @@ def test_numbering_continues_and_temp_files_are_removed(tmp_path: Path) -> None:
     again = dataset.prepare_folder("cats", "tabby")
     assert again.next_number == 8
     assert sorted(os.listdir(folder.path)) == [young.name, "0001.jpg", "0007.png"]
+
+
+def test_temp_files_of_processes_that_are_gone_go_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from celery_core.crawler import temp_files
+
+    dataset = Dataset(tmp_path)
+    folder = dataset.prepare_folder("cats", "tabby")
+    ours = temp_files.temp_name("jpg")
+    assert ours.startswith(TEMP_PREFIX) and f"-{os.getpid()}-" in ours
+    dead = subprocess.run(  # a writer of this computer that was killed seconds ago
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    gone = ours.replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as alive:
+        try:
+            running = ours.replace(f"-{os.getpid()}-", f"-{alive.pid}-")
+            elsewhere = f"{TEMP_PREFIX}00000000-{int(dead.stdout)}-abcd.jpg"  # another computer
+            for name in (ours, gone, running, elsewhere):
+                (folder.path / name).write_bytes(b"half an image")
+            dataset.prepare_folder("cats", "tabby")
+            assert sorted(os.listdir(folder.path)) == sorted([ours, running, elsewhere])
+        finally:
+            alive.kill()
 
 
 def test_names_taken_meanwhile_are_skipped_never_replaced(tmp_path: Path) -> None:

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from celery_core.crawler.dataset import MANIFEST_NAME, TEMP_PREFIX
+from celery_core.crawler.dataset import MANIFEST_NAME
 from celery_core.crawler.dedup import LocalDedupIndex
 from celery_core.crawler.dedup_redis import RedisDedupIndex
 from celery_core.crawler.engine import DedupUnavailable, crawl_keyword, run_keyword
 from celery_core.crawler.fetch import Fetcher
 from celery_core.crawler.settings import CrawlerSettings
 from celery_core.crawler.ssrf import AddressPolicy
+from celery_core.crawler.temp_files import TEMP_PREFIX
 from celery_core.crawler.types import (
     Candidate,
     KeywordResult,
