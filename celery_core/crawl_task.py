@@ -15,6 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from celery_core.crawler.dedup_redis import RedisDedupIndex
 from celery_core.crawler.engine import run_keyword
+from celery_core.crawler.frontier_redis import RedisFrontier, RedisQuota
 from celery_core.crawler.labels import write_labels
 from celery_core.crawler.report import build_report, write_report
 from celery_core.crawler.settings import CrawlerSettings
@@ -63,20 +64,33 @@ def run_crawl_item(
                 "keyword": item.keyword,
                 **chunk,
                 "counts": snapshot.counts.to_dict(),
-                "target": snapshot.target,
+                "target": item.target,  # a shard's share, even when it may keep more
                 "elapsed_s": round(snapshot.elapsed_s, 2),
                 "rate": round(snapshot.rate, 2),
                 "thumbnails": [r.number for r in records],
             },
         )
 
+    frontier, quota, target = None, None, item.target
+    if item.kind == "website" and item.chunk_count > 1 and item.pool_target > 0:
+        # The shards of one website share its pages' images and its image count (see
+        # crawler/shared_frontier.py); each may keep up to all of it.
+        folder = f"{item.category}/{item.keyword}".encode()
+        name = f"{job_id}:{hashlib.sha256(folder).hexdigest()[:16]}"
+        expires = int(task.app.conf.result_expires or 86400)
+        frontier = RedisFrontier(str(task.app.conf.result_backend), name, expires)
+        quota = RedisQuota(store.client, name, item.pool_target, expires)
+        target = item.pool_target
     try:
         result = run_keyword(
-            candidates_for(item, settings, failures),
+            candidates_for(
+                item, settings, failures, frontier, stop=lambda: store.is_cancelled(job_id)
+            ),
             root=Path(root),
             category=item.category,
             keyword=item.keyword,
-            target=item.target,
+            target=target,
+            quota=quota,
             min_width=int(options.get("min_width", 0)),
             min_height=int(options.get("min_height", 0)),
             dedup_threshold=threshold,
@@ -85,7 +99,8 @@ def run_crawl_item(
             progress=report,
             should_cancel=lambda: store.is_cancelled(job_id),
             stop_exceptions=(SoftTimeLimitExceeded,),
-            # Chunks of one URL list share a folder: each counts only its own images.
+            # Chunks of one URL list (shards of one website) share a folder: each counts only
+            # its own images.
             count_existing=item.chunk_count == 1,
         )
     finally:
@@ -93,6 +108,7 @@ def run_crawl_item(
     for engine, reason in failures:
         result.counts.source_errors.append(f"{engine}: {reason}")
     data = result.to_dict()
+    data["target"] = item.target
     data.pop("kept_paths", None)  # the manifest has them; results stay small
     return {"job_id": job_id, **chunk, "kept_files": len(result.kept_paths), **data}
 

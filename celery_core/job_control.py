@@ -27,7 +27,7 @@ from celery_core.progress import (
     request_cancel,
     save_job_record,
 )
-from celery_core.work_items import WorkItem, split_urls
+from celery_core.work_items import WorkItem, split_item
 
 URLS_PER_TASK = 100  # a long URL list is cut so its CPU work spreads over every worker process
 
@@ -100,7 +100,7 @@ def submit_items(
 
 def submit_job(app: Celery, spec: JobSpec, output_dir: Path | None = None) -> JobHandle:
     """Queue every keyword of `spec`; returns at once."""
-    items = [chunk for item in spec.work_items() for chunk in split_urls(item, URLS_PER_TASK)]
+    items = [chunk for item in spec.work_items() for chunk in split_item(item, URLS_PER_TASK)]
     return submit_items(
         app,
         spec.dataset_name,

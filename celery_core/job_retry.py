@@ -15,7 +15,7 @@ from celery import Celery
 
 from celery_core.job_control import URLS_PER_TASK, JobHandle, job_options, submit_items
 from celery_core.jobs import parse_job
-from celery_core.work_items import split_urls
+from celery_core.work_items import split_item
 
 
 def retry_from_spec(
@@ -32,7 +32,7 @@ def retry_from_spec(
         chunk
         for item in loaded.spec.work_items()
         if (item.category, item.keyword) in wanted
-        for chunk in split_urls(item, URLS_PER_TASK)
+        for chunk in split_item(item, URLS_PER_TASK)
     ]
     if not items:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
@@ -40,6 +40,9 @@ class WorkItem:
     website: WebsiteSettings | None = None
     chunk_index: int = 0
     chunk_count: int = 1
+    # Shards of a website: how many images all of them may keep together (their targets are
+    # shares of it, for display; see `shared_frontier`). 0: this item stands alone.
+    pool_target: int = 0
 
     @property
     def label(self) -> str:
@@ -93,6 +96,33 @@ def split_urls(item: WorkItem, chunk_size: int) -> list[WorkItem]:
         )
         for index, (chunk, target) in enumerate(zip(chunks, targets, strict=True))
     ]
+
+
+def split_website(item: WorkItem, shards: int) -> list[WorkItem]:
+    """Cut a website item into `shards` tasks that share its images (never more than its
+    target); the pages are read once, by whichever shard starts first (`shared_frontier`)."""
+    if item.kind != "website" or shards <= 1 or item.target <= 1:
+        return [item]
+    count = min(shards, item.target)
+    targets = _shares(item.target, [1] * count)
+    return [
+        replace(item, target=target, chunk_index=index, chunk_count=count, pool_target=item.target)
+        for index, target in enumerate(targets)
+    ]
+
+
+def website_shards(item: WorkItem) -> int:
+    """How many tasks a website item becomes: one per 25 pages it may read, at most 4."""
+    if item.kind != "website" or item.website is None:
+        return 1
+    return max(1, min(4, item.website.max_pages // 25))
+
+
+def split_item(item: WorkItem, urls_per_task: int) -> list[WorkItem]:
+    """A URL list in chunks, a website in shards, anything else as it is."""
+    if item.kind == "urls":
+        return split_urls(item, urls_per_task)
+    return split_website(item, website_shards(item))
 
 
 def _shares(amount: int, weights: list[int]) -> list[int]:

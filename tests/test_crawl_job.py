@@ -338,3 +338,31 @@ def test_pixcrawler_crawl_local_worker_starts_what_it_needs(
     summary = json.loads(run.stdout)
     assert summary["state"] == "finished" and summary["kept"] == 1
     assert run.stderr.strip() == ""
+
+
+def test_a_website_is_read_once_and_its_pictures_shared_by_several_tasks(
+    site: ImageServer, crawl_app: Celery, crawl_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    links = "".join(f'<a href="/web/p{n}.html">page {n}</a>' for n in range(6))
+    site.add_text("/web/index.html", f"<html><body>{links}</body></html>")
+    for n in range(6):
+        images = "".join(f'<img src="/web/{n}-{m}.jpg">' for m in range(4))
+        for m in range(4):
+            site.add_bytes(f"/web/{n}-{m}.jpg", encode(make_picture(700 + 4 * n + m)), "image/jpeg")
+        site.add_text(f"/web/p{n}.html", f"<html><body>{images}</body></html>")
+    out = tmp_path / "dataset"
+    job = job_for(site, out)
+    job["categories"] = {
+        "web": [{"name": "site", "website": site.url("/web/index.html"), "max_pages": 100}]
+    }
+    handle = submit_job(crawl_app, parse_job(job).spec)
+    assert len(handle.task_ids) == 4  # 100 pages allowed: four tasks share the site
+    progress = finished(crawl_app, handle.job_id)
+    assert progress.state == "finished", progress
+    assert progress.kept == 24 and progress.duplicates == 0
+    urls = [json.loads(x)["url"] for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(urls) == len(set(urls)) == 24
+    assert [site.hits(f"/web/p{n}.html") for n in range(6)] == [1] * 6  # each page read once
+    assert sum(1 for k in progress.keywords if k.kept > 0) >= 2  # more than one task kept some
+    report = json.loads((out / "report.json").read_text())
+    assert "site" in json.dumps(report)

@@ -43,6 +43,7 @@ from celery_core.crawler.pipeline import (
     StopExceptions,
 )
 from celery_core.crawler.settings import CrawlerSettings
+from celery_core.crawler.shared_frontier import Quota
 from celery_core.crawler.ssrf import AddressPolicy
 from celery_core.crawler.types import (
     CancelCheck,
@@ -74,6 +75,7 @@ async def crawl_keyword(
     thumbnails_per_report: int = 12,
     seed_dedup: bool = True,
     count_existing: bool = True,
+    quota: Quota | None = None,
     _run: CrawlState | None = None,
 ) -> KeywordResult:
     """Download, check, deduplicate and save images for one keyword until `target` are kept.
@@ -85,6 +87,8 @@ async def crawl_keyword(
     `count_existing`: images of this keyword kept by earlier runs count toward `target`
     (re-running tops the folder up). Pass False when several crawls share one keyword folder
     (chunks of a long URL list), each with its own target.
+    `quota`: a count shared with other crawls of the same item (the shards of a website):
+    each image takes one before it is kept, and the crawl ends when none is left.
     `seed_dedup`: add the manifest's images to `dedup` first (needed for re-runs with a
     fresh in-memory index; harmless for a shared one).
     `stop_exceptions`: exceptions that mean "stop now, keep what is saved" (e.g. Celery's
@@ -108,6 +112,7 @@ async def crawl_keyword(
         interval=progress_interval,
         stop_exceptions=stop_exceptions,
         count_existing=count_existing,
+        quota=quota,
     )
     return await crawl.execute(candidates, fetcher, seed_dedup)
 

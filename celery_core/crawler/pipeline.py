@@ -25,6 +25,7 @@ from celery_core.crawler.dedup import DedupIndex, seed_index
 from celery_core.crawler.fetch import FetchedImage, Fetcher
 from celery_core.crawler.images import CheckedImage, ImageRules, InvalidImage, check_image
 from celery_core.crawler.settings import CrawlerSettings
+from celery_core.crawler.shared_frontier import Quota
 from celery_core.crawler.types import (
     CancelCheck,
     Candidate,
@@ -67,9 +68,11 @@ class KeywordCrawl:
         interval: float,
         stop_exceptions: StopExceptions,
         count_existing: bool = True,
+        quota: Quota | None = None,
     ) -> None:
         self.run = run
         self.count_existing = count_existing
+        self.quota = quota
         self.dataset = dataset
         self.rules = rules
         self.settings = settings
@@ -107,7 +110,10 @@ class KeywordCrawl:
                 async with AsyncExitStack() as stack:
                     if fetcher is None:
                         fetcher = await stack.enter_async_context(Fetcher(self.settings))
-                    await self._pipeline(candidates, fetcher)
+                    try:
+                        await self._pipeline(candidates, fetcher)
+                    finally:
+                        await _close(candidates)  # a source may use the fetcher while closing
         except asyncio.CancelledError:
             self.run.partial = True
         except self.stop_exceptions:
@@ -189,6 +195,10 @@ class KeywordCrawl:
         except Exception as exc:
             log.exception("candidate source failed")
             self.run.source_error(f"{type(exc).__name__}: {exc}")
+        if self.stop.is_set():
+            # Stopping: the workers are being cancelled and would never take the end markers
+            # (and a source's error may have replaced this task's own cancellation).
+            return
         for _ in range(n):
             await queue.put(None)
 
@@ -282,6 +292,9 @@ class KeywordCrawl:
         assert folder is not None
         if run.counts.kept >= self.need:
             return
+        if self.quota is not None and not self.quota.take():
+            loop.call_soon_threadsafe(self.stop.set)  # the item's shards have kept enough
+            return
         claims: list[str] = []
 
         def decide(path: str) -> ManifestEntry | None:
@@ -310,9 +323,14 @@ class KeywordCrawl:
             log.error("cannot write into %s: %s", folder.path, exc)
             for claimed in claims:
                 self.dedup.release(checked.sha256, claimed)
+            self._return_quota()
             run.add("failed", "write_error")
             return
+        except BaseException:
+            self._return_quota()
+            raise
         if path is None:
+            self._return_quota()
             run.add("duplicates")
             return
         run.kept(
@@ -320,6 +338,13 @@ class KeywordCrawl:
         )
         if run.counts.kept >= self.need:
             loop.call_soon_threadsafe(self.stop.set)
+
+    def _return_quota(self) -> None:
+        if self.quota is not None:
+            try:
+                self.quota.give_back()
+            except Exception:
+                log.exception("could not return a quota slot")
 
     # --- stopping and reporting -----------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from celery_core.crawler.fetch import Fetcher
 from celery_core.crawler.settings import CrawlerSettings
+from celery_core.crawler.shared_frontier import Frontier, SharedCandidates
 from celery_core.crawler.sources import (
     UrlListSource,
     WebsiteSource,
@@ -22,9 +23,16 @@ SEARCH_EXTRA = 20
 
 
 def candidates_for(
-    item: WorkItem, settings: CrawlerSettings, failures: list[tuple[str, str]]
+    item: WorkItem,
+    settings: CrawlerSettings,
+    failures: list[tuple[str, str]],
+    frontier: Frontier | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Callable[[Fetcher], AsyncIterator[Candidate]]:
-    """A factory the engine calls with its Fetcher; engine failures are appended to `failures`."""
+    """A factory the engine calls with its Fetcher; engine failures are appended to `failures`.
+
+    A shard of a website item (`chunk_count` > 1) takes its images from `frontier`, shared with
+    the item's other shards (see `shared_frontier`); `stop` says the job was cancelled."""
 
     def factory(fetcher: Fetcher) -> AsyncIterator[Candidate]:
         if item.kind == "search":
@@ -43,6 +51,8 @@ def candidates_for(
             raise ValueError(f"{item.label}: a website item without its website settings")
         site = item.website
         source = WebsiteSource(site.url, max_pages=site.max_pages, max_depth=site.max_depth)
+        if item.chunk_count > 1 and frontier is not None:
+            return SharedCandidates(frontier, lambda: source.candidates(fetcher, 1_000_000), stop)
         return source.candidates(fetcher, 1_000_000)
 
     return factory
