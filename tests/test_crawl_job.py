@@ -363,6 +363,8 @@ def test_a_website_is_read_once_and_its_pictures_shared_by_several_tasks(
     urls = [json.loads(x)["url"] for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(urls) == len(set(urls)) == 24
     assert [site.hits(f"/web/p{n}.html") for n in range(6)] == [1] * 6  # each page read once
-    assert sum(1 for k in progress.keywords if k.kept > 0) >= 2  # more than one task kept some
+    # Every shard ended well; which of them kept the pictures depends on who started first.
+    assert [k.state for k in progress.keywords] == ["SUCCESS"] * 4
+    assert sum(k.kept for k in progress.keywords) == 24
     report = json.loads((out / "report.json").read_text())
     assert "site" in json.dumps(report)
