@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -142,6 +143,7 @@ async def _screenshot(
     services: AppServices, window: MainWindow, starting: asyncio.Task[None], path: Path
 ) -> int:
     await window.until_drawn()
+    drawn_after = process_age_s()
     settled = asyncio.Event()
 
     def check(status: EndpointStatus) -> None:
@@ -163,7 +165,21 @@ async def _screenshot(
         print(f"pixcrawler: could not save a screenshot to {path}", file=sys.stderr)
         return 1
     print(f"Saved a screenshot of the main window to {path}")
+    if drawn_after is not None:
+        print(f"The window was first drawn {drawn_after:.2f} s after the program started.")
     return 0
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: from /proc), or None where unknown."""
+    try:
+        with open("/proc/self/stat") as handle:
+            started_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def test_screenshot_mode_starts_own_redis_saves_the_window_and_quits(
     assert not image.isNull() and image.width() >= 800 and image.height() >= 500
     assert "started redis" in done.stderr  # nothing answered at the dead port: own server
     assert running_server(isolated_dirs / "data" / "redis") is None  # and it stopped on exit
+    drawn = re.search(r"first drawn ([0-9.]+) s after the program started", done.stdout)
+    assert drawn is not None and 0 < float(drawn.group(1)) < 90, done.stdout
 
 
 @pytest.fixture
