@@ -71,7 +71,9 @@ class MemorySampler:
         self.peak_process_mb = 0.0
         self.peak_tree_mb = 0.0
         self.cpu_s = 0.0  # user + system time of the tree since the sampler started
+        self.main_cpu_s = 0.0  # the same for the process itself (Celery's consumer)
         self._cpu_start: float | None = None
+        self._main_start: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,6 +93,10 @@ class MemorySampler:
             if self._cpu_start is None:
                 self._cpu_start = cpu
             self.cpu_s = max(self.cpu_s, cpu - self._cpu_start)
+            main = _cpu_s(self.pid)
+            if self._main_start is None:
+                self._main_start = main
+            self.main_cpu_s = max(self.main_cpu_s, main - self._main_start)
             if sizes:
                 self.peak_process_mb = max(self.peak_process_mb, max(sizes))
                 self.peak_tree_mb = max(self.peak_tree_mb, sum(sizes))
@@ -143,6 +149,18 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def file_create_us(work: Path, count: int = 300) -> int:
+    """CPU microseconds to create one empty file in `work`. Normally about 20; ext4 takes
+    hundreds for some minutes after thousands of files near it were deleted (it skips
+    recently freed inodes one by one), which would slow every crawl measured here."""
+    probe = work / "create-probe"
+    probe.mkdir()
+    started = time.process_time()
+    for n in range(count):
+        os.close(os.open(probe / f"{n}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return round((time.process_time() - started) / count * 1e6)
 
 
 def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, Any]:
@@ -204,6 +222,7 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
         "kept_per_s": round(progress.kept / elapsed, 1),
         "files_per_s": round(len(urls) / elapsed, 1),
         "worker_cpu_s": round(memory.cpu_s, 2),
+        "worker_main_process_cpu_s": round(memory.main_cpu_s, 2),
         "worker_cpu_use_pct": round(100 * memory.cpu_s / (elapsed * (os.cpu_count() or 1)), 1),
         "machine_cpu_use_pct": round(100 * busy / (elapsed * (os.cpu_count() or 1)), 1),
         "redis_cpu_s": round(redis_cpu, 2),
@@ -263,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1,
         help="run the engine and Celery parts this many times, alternating; report the median",
     )  # fmt: skip
+    parser.add_argument(
+        "--work", type=Path, default=None,
+        help="where the crawls write (default: a new temporary folder, removed at the end)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     site: Site = build_site(args.dir, args.count)
     server, port = start_server_process(site.images_dir)
@@ -270,8 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     urls = [f"{base}/images/{f.name}" for f in site.files]
     results: dict[str, Any] = {"site": {"files": len(urls), "expected_kept": site.expected_kept()}}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=args.work) as tmp:
             work = Path(tmp)
+            results["file_create_us"] = file_create_us(work)
+            if results["file_create_us"] > 200:
+                print(
+                    f"warning: creating a file takes {results['file_create_us']} us here (ext4 "
+                    "does this for some minutes after many files were deleted near this "
+                    "folder): every figure will be low; try --work elsewhere or wait",
+                    file=sys.stderr,
+                )
             parts = set(args.only or ("download", "engine", "celery", "icrawler"))
             if args.skip_icrawler:
                 parts.discard("icrawler")

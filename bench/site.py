@@ -229,7 +229,7 @@ def crawl_site(
         allow_private_networks=True,
         max_per_host=64,
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_keyword(
         candidates(),
         root=root,
@@ -241,7 +241,7 @@ def crawl_site(
         settings=settings,
         dedup=LocalDedupIndex(),
     )
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     counts = result.counts
     return {
         "files": len(urls),
@@ -253,6 +253,7 @@ def crawl_site(
         "elapsed_s": round(elapsed, 2),
         "candidates_per_s": round(len(urls) / elapsed, 1),
         "kept_per_s": round(counts.kept / elapsed, 1),
+        "cpu_s": round(cpu, 2),  # every thread of this process: the engine's whole cost
         "cpu_workers": settings.cpu_workers or os.cpu_count(),
     }
 

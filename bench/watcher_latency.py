@@ -37,7 +37,7 @@ JOBS, TASKS_PER_JOB, REPORTS_PER_S = 10, 100, 4
 
 
 def make_records(out: Path) -> list[dict[str, Any]]:
-    records = []
+    records: list[dict[str, Any]] = []
     for j in range(JOBS):
         tasks = [
             {"id": uuid.uuid4().hex,

@@ -48,7 +48,7 @@ def selftest_job(urls: Sequence[str], output_dir: Path) -> dict[str, Any]:
 
 def decoders_check() -> str:
     """Each image format the crawler keeps decodes here (a packaged app that left a codec out
-    would refuse every such file); says which WebP decoder is in use."""
+    would refuse every such file); says which WebP decoder and PNG inflater are in use."""
     from io import BytesIO
 
     from PIL import Image
@@ -67,7 +67,18 @@ def decoders_check() -> str:
                 f"{fmt} decoded as {checked.format} {checked.width}x{checked.height}"
             )
     webp = "scaled by libwebp" if webp_thumbnail.decoder() is not None else "through Pillow"
-    return f"JPEG, PNG, WebP, GIF and BMP decode; WebP {webp}"
+    out = BytesIO()
+    picture.save(out, "PNG")
+    png = _png_inflate(out.getvalue())
+    return f"JPEG, PNG, WebP, GIF and BMP decode; WebP {webp}; PNG inflated by {png}"
+
+
+def _png_inflate(png: bytes) -> str:
+    from celery_core.crawler import png_reflate
+
+    if not png_reflate.enabled():
+        return "zlib-ng (Pillow's own zlib)"
+    return "zlib-ng" if png_reflate.reflate(png) is not None else "the system zlib"
 
 
 def _sha256(path: Path) -> str:

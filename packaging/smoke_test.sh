@@ -92,8 +92,10 @@ fi
 [ "$rc" = 0 ] || fail "the self-test exited with $rc"
 grep -q '^PASS  redis .*(/opt/pixcrawler/_internal/redis/valkey-server)' "$WORK/selftest.out" \
   || fail "the self-test did not use the bundled server"
-grep -q '^PASS  image decoders .*WebP scaled by libwebp$' "$WORK/selftest.out" \
+grep -q '^PASS  image decoders .*WebP scaled by libwebp;' "$WORK/selftest.out" \
   || fail "the package decodes WebP without the libwebp it ships"
+grep -q '^PASS  image decoders .*PNG inflated by zlib-ng' "$WORK/selftest.out" \
+  || fail "the package inflates PNG data without zlib-ng"
 ! grep -q '^FAIL' "$WORK/selftest.out" || fail "a step failed"
 worker_ready="$(sed -n 's/^PASS  worker .* answered \([0-9.]*\) s after its launch$/\1/p' "$WORK/selftest.out")"
 [ -n "$worker_ready" ] || fail "no worker start time in the self-test output"

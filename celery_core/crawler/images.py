@@ -3,8 +3,9 @@
 Order matters for safety and speed: the format comes from the magic bytes, the size from the
 header, and width x height is refused above the limit before any pixel is decoded. JPEGs are
 decoded in draft mode (the DCT scaled down by up to 8), which is several times faster and gives
-the same hash bits; WebPs are scaled by libwebp as it decodes (see `webp_thumbnail`). `load()`
-is a real decode: it catches truncated files that `verify()` passes.
+the same hash bits; WebPs are scaled by libwebp as it decodes (see `webp_thumbnail`); PNGs'
+image data is re-compressed for a faster inflate where Pillow's zlib is slow (`png_reflate`).
+`load()` is a real decode: it catches truncated files that `verify()` passes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PIL import (  # the formats EXTENSIONS names, registered now (not all of Pi
     WebPImagePlugin,  # noqa: F401
 )
 
-from celery_core.crawler import webp_thumbnail
+from celery_core.crawler import png_reflate, webp_thumbnail
 from celery_core.crawler.webp_thumbnail import WebPError, WebPThumbnailer
 
 if TYPE_CHECKING:
@@ -152,10 +153,15 @@ def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
             raise InvalidImage("too_many_pixels", str(exc)) from None
         except Exception as exc:
             raise InvalidImage(_decode_reason(exc), str(exc)) from None
-        with image:
+        with image:  # leaving closes the file only; a thumbnail made in place stays usable
             width, height = image.size
             _check_dimensions(width, height, rules)
-            thumb = _decode_thumbnail(image, fmt, rules.thumbnail_size)
+            faster = png_reflate.reflate(data) if fmt == "PNG" and png_reflate.enabled() else None
+            if faster is None:
+                thumb = _decode_thumbnail(image, fmt, rules.thumbnail_size)
+            else:
+                with Image.open(BytesIO(faster), formats=["PNG"]) as repacked:
+                    thumb = _decode_thumbnail(repacked, fmt, rules.thumbnail_size)
     phash = dhash(thumb)
     jpeg = _encode_thumbnail(thumb)
     return CheckedImage(
