@@ -36,10 +36,18 @@ class KeywordProgress:
     error: str | None = None
     source_errors: tuple[str, ...] = ()
     thumbnails: tuple[int, ...] = ()
+    # The parts of one website share its images (`target` is only this part's share, and a
+    # part may keep more or fewer): what they share, or 0 when this part has a target of its own.
+    shared_target: int = 0
 
     @property
     def done(self) -> bool:
         return self.state in FINAL_TASK_STATES
+
+    @property
+    def shown_target(self) -> int:
+        """The target to measure this row against: the shared one for a website's parts."""
+        return self.shared_target or self.target
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ def keyword_progress(
         chunk_count=int(item.get("chunk_count", 1)),
         target=int(item.get("target", 0)),
         state="PENDING",
+        shared_target=int(item.get("pool_target", 0)) if int(item.get("chunk_count", 1)) > 1 else 0,
     )
     if not meta:
         return base

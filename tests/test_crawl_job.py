@@ -366,5 +366,7 @@ def test_a_website_is_read_once_and_its_pictures_shared_by_several_tasks(
     # Every shard ended well; which of them kept the pictures depends on who started first.
     assert [k.state for k in progress.keywords] == ["SUCCESS"] * 4
     assert sum(k.kept for k in progress.keywords) == 24
+    # Each part is measured against the website's whole target, which the parts share.
+    assert [k.shared_target for k in progress.keywords] == [progress.target] * 4
     report = json.loads((out / "report.json").read_text())
     assert "site" in json.dumps(report)

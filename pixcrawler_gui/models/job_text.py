@@ -66,6 +66,22 @@ def keyword_name(k: KeywordProgress) -> str:
     return f"{k.category} / {k.keyword}{part}"
 
 
+def keyword_progress_text(k: KeywordProgress) -> str:
+    if k.shared_target:
+        return f"{k.kept} of {k.shared_target}, shared"
+    return f"{k.kept} of {k.target}"
+
+
+def shared_target_text(k: KeywordProgress) -> str | None:
+    """Why a website's part can keep more or fewer than the others, or None."""
+    if not k.shared_target:
+        return None
+    return (
+        f"The {k.chunk_count} parts of this website share its {k.shared_target} images: "
+        "each takes the next picture found, so one part may keep more than another."
+    )
+
+
 def rate_text(rate: float, running: bool) -> str:
     if not running or rate <= 0:
         return "—"

@@ -170,21 +170,24 @@ class JobsModel(QAbstractItemModel):
             return {
                 NAME: words.keyword_name(k),
                 STATE: text,
-                PROGRESS: f"{k.kept} of {k.target}",
+                PROGRESS: words.keyword_progress_text(k),
                 RATE: words.rate_text(k.rate, running),
+                # A shared target's remainder depends on every part: the job's row has it.
                 ETA: words.duration_text((k.target - k.kept) / k.rate)
-                if running and k.rate > 0
+                if running and k.rate > 0 and not k.shared_target
                 else "—",
                 DUPLICATES: str(k.duplicates),
                 FAILURES: str(k.failed + k.invalid),
                 STARTED: "",
             }.get(column)
         if role == PROGRESS_ROLE:
-            return (k.kept, k.target, color, f"{k.kept} of {k.target}")
+            return (k.kept, k.shown_target, color, words.keyword_progress_text(k))
         if role == Qt.ItemDataRole.DecorationRole and column == STATE:
             return dot_icon(color)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{words.keyword_name(k)}: {text}"]
+            shared = words.shared_target_text(k)
+            lines += [shared] if shared else []
             lines += [f"Source problem: {e}" for e in k.source_errors]
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and k.state == "FAILURE":
