@@ -163,6 +163,11 @@ def file_create_us(work: Path, count: int = 300) -> int:
     return round((time.process_time() - started) / count * 1e6)
 
 
+def _served(pid: int, before: float) -> float:
+    """CPU the image server (on the same cores, unlike a real web site) used since `before`."""
+    return round(_cpu_s(pid) - before, 2)
+
+
 def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, Any]:
     from celery_core.app import create_app
     from celery_core.config import CelerySettings
@@ -312,9 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.repeat):
                 # Alternating, so a noisy neighbour on the machine hits both alike.
                 if "engine" in parts:
+                    served = _cpu_s(server.pid)
                     runs["in_process"].append(crawl_site(site, base, work / f"engine-out{n}"))
+                    runs["in_process"][-1]["site_server_cpu_s"] = _served(server.pid, served)
                 if "celery" in parts:
+                    served = _cpu_s(server.pid)
                     runs["celery"].append(through_celery(urls, work / f"c{n}", args.concurrency))
+                    runs["celery"][-1]["site_server_cpu_s"] = _served(server.pid, served)
             for name, done in runs.items():
                 if done:
                     results[name] = _median_run(done)

@@ -24,6 +24,7 @@ from pixcrawler_gui.services.job_events import (
     JobInfo,
     JobListed,
     JobReason,
+    JobRemoved,
     JobUpdated,
 )
 
@@ -65,6 +66,7 @@ class JobsModel(QAbstractItemModel):
         subscribe_for(self, hub, JobEnded, self.on_ended)
         subscribe_for(self, hub, JobReason, self.on_reason)
         subscribe_for(self, hub, JobExpired, self.on_expired)
+        subscribe_for(self, hub, JobRemoved, self.on_removed)
 
     # -- structure -----------------------------------------------------------------------------
 
@@ -210,6 +212,17 @@ class JobsModel(QAbstractItemModel):
         return list(self._rows)
 
     # -- events --------------------------------------------------------------------------------
+
+    def on_removed(self, event: JobRemoved) -> None:
+        job = self._by_id.get(event.job_id)
+        if job is None:
+            return
+        row = self._rows.index(job)
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        del self._by_id[job.job_id]
+        del self._by_serial[job.serial]
+        self.endRemoveRows()
 
     def on_listed(self, event: JobListed) -> None:
         job = self._by_id.get(event.info.job_id)

@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXPIRED = "expired"  # the job's results left Redis before its end was seen
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs.hidden (removed from the list)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -63,6 +63,7 @@ _SELECT = (
     "duplicates, invalid, failed, error, reason, summary, spec, parent_job FROM jobs"
 )
 _KEYWORD_FIELDS = {f.name for f in fields(KeywordProgress)}
+HIDDEN_KEPT_S = 30 * 24 * 3600  # far longer than results stay in Redis
 
 
 def default_path() -> Path:
@@ -87,6 +88,9 @@ class HistoryStore:
         self.db.execute("PRAGMA foreign_keys=ON")
         with self.db:
             self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+            if "hidden" not in columns:
+                self.db.execute("ALTER TABLE jobs ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -161,9 +165,32 @@ class HistoryStore:
             )
 
     def entries(self, limit: int = 500) -> list[HistoryEntry]:
-        """The newest `limit` jobs, newest first."""
-        rows = self.db.execute(f"{_SELECT} ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
+        """The newest `limit` jobs still on the list, newest first."""
+        rows = self.db.execute(
+            f"{_SELECT} WHERE hidden=0 ORDER BY submitted_at DESC LIMIT ?", (limit,)
+        ).fetchall()
         return [self._entry(row) for row in rows]
+
+    def hide(self, job_ids: Iterable[str]) -> None:
+        """Take jobs off the list. They stay as a row, so that a job whose records are still in
+        Redis is not found there and listed again; `prune` forgets them later."""
+        with self.db:
+            self.db.executemany(
+                "UPDATE jobs SET hidden=1, updated_at=? WHERE job_id=?",
+                [(time.time(), job_id) for job_id in job_ids],
+            )
+
+    def hidden_ids(self) -> set[str]:
+        return {job_id for (job_id,) in self.db.execute("SELECT job_id FROM jobs WHERE hidden=1")}
+
+    def prune(self, now: float, hidden_for: float = HIDDEN_KEPT_S) -> int:
+        """Forget jobs taken off the list more than `hidden_for` seconds ago (their records
+        left Redis long before); returns how many."""
+        with self.db:
+            cursor = self.db.execute(
+                "DELETE FROM jobs WHERE hidden=1 AND updated_at < ?", (now - hidden_for,)
+            )
+        return cursor.rowcount
 
     def entry(self, job_id: str) -> HistoryEntry | None:
         row = self.db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
@@ -236,6 +263,9 @@ class History:
 
     async def entries(self, limit: int = 500) -> list[HistoryEntry]:
         return await self.read(lambda store: store.entries(limit))
+
+    async def hidden_ids(self) -> set[str]:
+        return await self.read(lambda store: store.hidden_ids())
 
     def write(self, action: Callable[[HistoryStore], Any]) -> None:
         """Queue a write; a failure is logged (the history is a record, not the source)."""

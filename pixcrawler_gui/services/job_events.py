@@ -68,6 +68,13 @@ class JobExpired:
 
 
 @dataclass(frozen=True)
+class JobRemoved:
+    """An ended job was taken off the list (its files stay where they are)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
 class ThumbnailsAdded:
     """New thumbnails of a job, in Redis (bytes at `record.key`)."""
 

@@ -23,7 +23,7 @@ from celery_core.jobs import JobSpec
 from celery_core.progress import load_job_record
 from celery_core.urls import mask_secrets
 from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.history import History, HistoryEntry
+from pixcrawler_gui.services.history import HIDDEN_KEPT_S, History, HistoryEntry
 from pixcrawler_gui.services.job_events import (
     JobAction,
     JobActionDone,
@@ -33,6 +33,7 @@ from pixcrawler_gui.services.job_events import (
     JobInfo,
     JobListed,
     JobReason,
+    JobRemoved,
     JobUpdated,
 )
 from pixcrawler_gui.services.watched_jobs import info_from_record
@@ -65,6 +66,7 @@ class JobService:
         self.entries: dict[str, JobInfo] = {}  # every job the history has
         self._saved: dict[str, tuple[str, float]] = {}  # job id -> (state, time) last written
         self._cancelled_here: set[str] = set()
+        self.removed: set[str] = set()  # taken off the list: not listed again from Redis
         self._unsubscribe: list[Callable[[], None]] = []
 
     # -- life ----------------------------------------------------------------------------------
@@ -72,6 +74,7 @@ class JobService:
     async def load_history(self) -> list[HistoryEntry]:
         """List the history's jobs (newest first) before anything is connected."""
         entries = await self.history.entries()
+        self.removed = await self.history.hidden_ids()
         for entry in reversed(entries):
             self.entries[entry.info.job_id] = entry.info
             self._saved[entry.info.job_id] = (entry.progress.state, time.monotonic())
@@ -90,8 +93,11 @@ class JobService:
             subscribe(JobEnded, self._on_ended),
             subscribe(JobExpired, self._on_expired),
         ]
+        # Jobs taken off the list are forgotten once Redis has surely dropped their records.
+        now, keep = time.time(), max(HIDDEN_KEPT_S, 2 * _seconds(celery_app.conf.result_expires))
+        self.history.write(lambda store: store.prune(now, keep))
         ended = [j for j, (state, _) in self._saved.items() if state in FINAL_STATES]
-        self.watcher.start(result_backend, known=ended)
+        self.watcher.start(result_backend, known=[*ended, *self.removed])
         for job_id, (state, _) in self._saved.items():
             if state not in FINAL_STATES and state != "expired":
                 self.watcher.follow(job_id)
@@ -195,6 +201,20 @@ class JobService:
         log.warning("%s of job %s failed: %s", action, job_id, reason)
         self.hub.publish(JobActionFailed(action, job_id, reason))
 
+    def remove(self, job_id: str) -> bool:
+        """Take an ended job off the list and out of view for good; its files stay. A job
+        still running is not removed (False)."""
+        state, _ = self._saved.get(job_id, ("", 0.0))
+        if job_id not in self.entries or state not in FINAL_STATES | {"expired"}:
+            return False
+        del self.entries[job_id]
+        self._saved.pop(job_id, None)
+        self.removed.add(job_id)
+        self.watcher.forget(job_id)
+        self.history.write(lambda store: store.hide([job_id]))
+        self.hub.publish(JobRemoved(job_id))
+        return True
+
     # -- keeping the history -------------------------------------------------------------------
 
     def _remember(self, info: JobInfo, progress: JobProgress) -> None:
@@ -206,6 +226,8 @@ class JobService:
         self.hub.publish(JobListed(info, progress))
 
     def _on_listed(self, event: JobListed) -> None:
+        if event.info.job_id in self.removed:
+            return
         if event.info.job_id not in self.entries:
             self._remember(event.info, event.progress)
         else:
@@ -256,3 +278,11 @@ def _to_retry(progress: JobProgress | None) -> list[tuple[str, str]]:
         for k in progress.keywords
         if k.state in RETRY_STATES or k.cancelled or k.partial or (k.state == "PENDING")
     ]
+
+
+def _seconds(value: Any) -> float:
+    """Celery's `result_expires`: seconds, a timedelta, or None (never)."""
+    if value is None:
+        return 0.0
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)

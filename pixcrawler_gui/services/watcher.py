@@ -111,6 +111,13 @@ class JobWatcher:
         self._pending.add(job_id)
         self._wake.set()
 
+    def forget(self, job_id: str) -> None:
+        """Stop watching a job and never list it again, even if Redis still has it."""
+        self.jobs.drop(job_id)
+        self._pending.discard(job_id)
+        self._discovered.discard(job_id)
+        self._known.add(job_id)
+
     def mark_cancelled(self, job_id: str) -> None:
         job = self.jobs.jobs.get(job_id)
         if job is not None and not job.cancelled:

@@ -158,6 +158,7 @@ class GalleryPage(QWidget):
         self.model.modelReset.connect(self._update_count)
         self.view.selectionModel().currentChanged.connect(self._clicked)
         jobs.rowsInserted.connect(self._refill_jobs)
+        jobs.rowsRemoved.connect(self._refill_jobs)
         jobs.modelReset.connect(self._refill_jobs)
         self._refill_jobs()
 
@@ -173,8 +174,10 @@ class GalleryPage(QWidget):
         index = self.job_combo.findData(current) if current else -1
         self.job_combo.setCurrentIndex(index)
         self.job_combo.blockSignals(False)
-        if current is None and self.job_combo.count():
-            self.job_combo.setCurrentIndex(0)
+        if index < 0 and self.job_combo.count():
+            self.job_combo.setCurrentIndex(0)  # none shown yet, or the one shown was removed
+        elif index < 0 and current is not None:
+            self._job_chosen(-1)  # the last job left the list
         self._update_count()
 
     def show_job(self, job_id: str) -> None:

@@ -43,6 +43,8 @@ class JobControls(Protocol):
 
     async def retry(self, job_id: str) -> str | None: ...
 
+    def remove(self, job_id: str) -> bool: ...
+
 
 class JobsBackend(Protocol):
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal, SignalInstance
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -43,6 +43,8 @@ class JobControls(Protocol):
 
     async def retry(self, job_id: str) -> str | None: ...
 
+    def remove(self, job_id: str) -> bool: ...
+
 
 class JobsView(QWidget):
     run_again = Signal(str)  # job id: fill the crawl form with its settings
@@ -74,6 +76,10 @@ class JobsView(QWidget):
         self.images_button = QPushButton("Show images", self)
         self.again_button = QPushButton("Run again…", self)
         self.again_button.setToolTip("Open this job's settings in New crawl, to change or start")
+        self.remove_button = QPushButton("Remove from list", self)
+        self.remove_button.setToolTip(
+            "Take this finished job off the list (Delete key); its images stay in their folder"
+        )
         self.toolbar = QWidget(self)
         row = QHBoxLayout(self.toolbar)
         row.setContentsMargins(0, 0, 0, 0)
@@ -83,6 +89,7 @@ class JobsView(QWidget):
         for button in (self.folder_button, self.report_button, self.images_button):
             row.addWidget(button)
         row.addStretch(1)
+        row.addWidget(self.remove_button)
         row.addWidget(self.again_button)
         self.feedback = label("", "Feedback", self)
         self.feedback.hide()
@@ -108,6 +115,11 @@ class JobsView(QWidget):
         self.report_button.clicked.connect(self.open_report)
         self.images_button.clicked.connect(lambda: self._emit(self.show_images))
         self.again_button.clicked.connect(lambda: self._emit(self.run_again))
+        self.remove_button.clicked.connect(self.remove_selected)
+        remove = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.tree)
+        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove.activated.connect(self.remove_selected)
+        self.model.rowsRemoved.connect(self._rows_changed)
         self.model.rowsInserted.connect(self._rows_changed)
         self.model.modelReset.connect(self._rows_changed)
         self.model.dataChanged.connect(self._refresh)
@@ -242,6 +254,7 @@ class JobsView(QWidget):
         for button in (self.folder_button, self.images_button, self.again_button):
             button.setEnabled(job is not None)
         self.again_button.setEnabled(job is not None and job.info.spec is not None)
+        self.remove_button.setEnabled(job is not None and job.ended)
         self.report_button.setEnabled(job is not None and bool(job.progress.summary.get("report")))
         self.details.setText(_details(job) if job is not None else "")
         self._update_notice()
@@ -259,6 +272,22 @@ class JobsView(QWidget):
         job = self.selected()
         if job is not None:
             signal.emit(job.job_id)
+
+    def remove_selected(self) -> bool:
+        """Take the selected job off the list if it has ended; the next one is selected."""
+        job = self.selected()
+        if job is None or not job.ended:
+            return False
+        row = self.model.row_of(job.job_id)
+        if not self.controls.remove(job.job_id):
+            return False
+        if self.model.rowCount() > 0:
+            self.tree.selectionModel().setCurrentIndex(
+                self.model.index(min(row, self.model.rowCount() - 1), 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        return True
 
     def _act(self, action: object) -> None:
         job = self.selected()

@@ -22,6 +22,9 @@ class NoControls:
     async def retry(self, job_id: str) -> str | None:
         return None
 
+    def remove(self, job_id: str) -> bool:
+        return False
+
 
 def part(index: int, count: int, share: int, pool: int) -> dict[str, Any]:
     return {"category": "web", "keyword": "site", "kind": "website", "target": share,
