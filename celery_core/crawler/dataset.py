@@ -168,7 +168,7 @@ class ManifestEntry:
 
 @dataclass
 class ExistingImages:
-    """What the manifest says is already kept; a keyword re-run skips its own URLs and contents."""
+    """What the manifest says was kept; a keyword re-run skips its own URLs and contents."""
 
     entries: list[ManifestEntry] = field(default_factory=list)
     urls: set[str] = field(default_factory=set)
@@ -194,6 +194,22 @@ class ExistingImages:
             if entry.path.startswith(prefix):
                 subset.add(entry)
         return subset
+
+    def on_disk(self, root: Path) -> ExistingImages:
+        """The entries whose file is still there. An image removed by hand (a dataset being
+        curated) no longer counts toward the target, so a re-run tops the folder up; its URL
+        and content stay known, so the re-run does not fetch that picture again."""
+        present = ExistingImages(urls=set(self.urls), sha256s=set(self.sha256s))
+        for entry in self.entries:
+            if (root / entry.path).is_file():
+                present.entries.append(entry)
+                present.paths.add(entry.path)
+        return present
+
+    def highest_number(self) -> int:
+        """The largest running number any entry was given (0: none)."""
+        numbers = (_NUMBERED.match(entry.path.rsplit("/", 1)[-1]) for entry in self.entries)
+        return max((int(m.group(1)) for m in numbers if m), default=0)
 
     def hashes(self) -> Iterator[tuple[str, int, str]]:
         """(sha256, phash, path) of every entry, to seed a duplicate index."""

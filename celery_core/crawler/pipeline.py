@@ -156,7 +156,11 @@ class KeywordCrawl:
         # Only this keyword's own earlier images are skipped as "already had". Images that
         # other keywords kept go through the duplicate index and count as duplicates, so the
         # counts do not depend on whether a sibling task happened to start first.
-        self.folder, self.existing = folder, existing.of_folder(folder.relative)
+        own = existing.of_folder(folder.relative)
+        # A number whose image was removed by hand is not given again: the manifest keeps
+        # one path per image.
+        folder.next_number = max(folder.next_number, own.highest_number() + 1)
+        self.folder, self.existing = folder, own.on_disk(self.dataset.root)
         self.run.counts.existing = len(self.existing.entries)
         self.need = self.run.target
         if self.count_existing:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -22,6 +23,7 @@ from celery_core.crawler.dedup import LocalDedupIndex
 from celery_core.crawler.dedup_redis import RedisDedupIndex
 from celery_core.crawler.engine import DedupUnavailable, crawl_keyword, run_keyword
 from celery_core.crawler.fetch import Fetcher
+from celery_core.crawler.labels import present_entries
 from celery_core.crawler.settings import CrawlerSettings
 from celery_core.crawler.ssrf import AddressPolicy
 from celery_core.crawler.temp_files import TEMP_PREFIX
@@ -349,6 +351,35 @@ def test_a_rerun_resumes_and_skips_what_it_has(server: ImageServer, tmp_path: Pa
     stems = sorted(Path(line["path"]).stem for line in manifest(tmp_path))
     assert stems == [f"{i:04d}" for i in range(1, 11)]
     assert_consistent(tmp_path, third)
+
+
+def test_images_removed_by_hand_are_topped_up_and_not_fetched_again(
+    server: ImageServer, tmp_path: Path
+) -> None:
+    urls = add_pictures(server, 8)
+    first = crawl(urls, tmp_path, fast_settings(max_connections=1), target=4)
+    assert first.counts.kept == 4
+    folder = tmp_path / "cats" / "tabby"
+    by_path = {line["path"]: line["url"] for line in manifest(tmp_path)}
+    removed = ["cats/tabby/0001.jpg", "cats/tabby/0003.webp"]  # curated away by the user
+    assert set(removed) <= set(by_path)
+    for path in removed:
+        (tmp_path / path).unlink()
+    removed_urls = [by_path[path] for path in removed]
+    before = [server.hits(urlsplit(url).path) for url in removed_urls]
+
+    again = crawl(urls, tmp_path, fast_settings(max_connections=1), target=4)
+    assert again.counts.existing == 2  # only what is still on disk counts
+    assert again.counts.kept == 2  # topped up to the target again
+    assert [server.hits(urlsplit(url).path) for url in removed_urls] == before
+    assert again.counts.skipped_existing == 4  # two removed, two still there
+    # Numbers of removed images are not given again: one manifest path per image.
+    assert sorted(p.stem for p in folder.iterdir()) == ["0002", "0004", "0005", "0006"]
+    paths = [line["path"] for line in manifest(tmp_path)]
+    assert len(paths) == len(set(paths)) == 6
+    assert [e.path for e in present_entries(tmp_path)] == sorted(
+        str(p.relative_to(tmp_path)) for p in folder.iterdir()
+    )
 
 
 def test_a_crash_leaves_no_half_file_and_orphans_are_adopted(
