@@ -23,6 +23,9 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PIXCRAWLER_CONFIG_DIR", str(config))
     monkeypatch.setenv("PIXCRAWLER_DATA_DIR", str(data))
     monkeypatch.setenv("PIXCRAWLER_LOG_DIR", str(tmp_path / "logs"))
+    # The system's trash and other per-user data (Qt's moveToTrash needs the folder to exist).
+    (tmp_path / "xdg-data").mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.delenv("PIXCRAWLER_ENV", raising=False)
     for key in list(os.environ):
         if key.startswith(("PIXCRAWLER_CELERY_", "PIXCRAWLER_CRAWLER_")):

@@ -63,6 +63,8 @@ class GalleryModel(QAbstractListModel):
         self._keywords: dict[str, dict[str, None]] = {}  # category -> keywords, in order seen
         self._wanted: OrderedDict[str, GalleryItem] = OrderedDict()
         self._missing: set[str] = set()
+        self._gone: set[str] = set()  # paths removed from the folder: not shown again
+        self.listed = False  # the job's folder and previews have been read once
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetching = False
         subscribe_for(self, hub, ThumbnailsAdded, self.on_thumbnails)
@@ -114,6 +116,8 @@ class GalleryModel(QAbstractListModel):
         self._items, self._rows, self._keywords = [], {}, {}
         self._wanted.clear()
         self._missing.clear()
+        self._gone.clear()
+        self.listed = False
         self.endResetModel()
         self.categories_changed.emit()
         if job_id is not None:
@@ -124,6 +128,7 @@ class GalleryModel(QAbstractListModel):
         records = await self.loader.records(job_id)
         if self.job_id == job_id:
             self.add_items([GalleryItem.from_record(r) for r in records])
+            self.listed = True
 
     def on_ended(self, event: JobEnded) -> None:
         """The manifest lists every kept image (previews in Redis are a sample): add them."""
@@ -133,8 +138,10 @@ class GalleryModel(QAbstractListModel):
     async def _populate_from_disk(self, job_id: str) -> None:
         root = self.root
         if root is not None:
-            entries = await self.loader.manifest(root)
+            entries, gone = await self.loader.on_disk(root)
             if self.job_id == job_id:
+                for path in gone:  # a preview may have come from Redis meanwhile
+                    self.remove_path(path)
                 self.add_items([GalleryItem.from_manifest(job_id, e) for e in entries])
 
     def on_thumbnails(self, event: ThumbnailsAdded) -> None:
@@ -145,6 +152,8 @@ class GalleryModel(QAbstractListModel):
         """Append the items not shown yet; an item with Redis bytes completes a disk one."""
         fresh: list[GalleryItem] = []
         for item in items:
+            if item.path in self._gone:
+                continue
             row = self._rows.get(item.path)
             if row is None:
                 self._rows[item.path] = len(self._items) + len(fresh)
@@ -171,6 +180,17 @@ class GalleryModel(QAbstractListModel):
         if new_category:
             self.categories_changed.emit()
 
+    def remove_path(self, path: str) -> None:
+        """Stop showing an image that left the folder (and do not show it again)."""
+        self._gone.add(path)
+        row = self._rows.pop(path, None)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._items[row]
+        self._rows = {item.path: n for n, item in enumerate(self._items)}
+        self.endRemoveRows()
+
     def categories(self) -> list[str]:
         return list(self._keywords)
 
@@ -183,6 +203,9 @@ class GalleryModel(QAbstractListModel):
     def fetching(self) -> bool:
         """Whether thumbnails are being fetched or wait to be."""
         return self._fetching or bool(self._wanted)
+
+    def row_of(self, path: str) -> int:
+        return self._rows.get(path, -1)
 
     def item(self, row: int) -> GalleryItem | None:
         return self._items[row] if 0 <= row < len(self._items) else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QFile, QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
 from celery_core.crawler.dataset import MANIFEST_NAME, Dataset, ManifestEntry
@@ -115,9 +115,35 @@ class ThumbnailLoader:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, read_manifest, root)
 
+    async def on_disk(self, root: Path) -> tuple[list[ManifestEntry], set[str]]:
+        """The manifest's images still in the folder (one per path), and the paths of those
+        removed from it (a dataset being curated)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, images_on_disk, root)
+
+    async def move_to_trash(self, path: Path) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, move_to_trash, path)
+
     async def full_image(self, path: Path, bound: int) -> QImage | None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, scaled_image, path, bound)
+
+
+def move_to_trash(path: Path) -> bool:
+    """The system's trash (the user can take it back); False where there is none."""
+    return bool(QFile.moveToTrash(str(path)))
+
+
+def images_on_disk(root: Path) -> tuple[list[ManifestEntry], set[str]]:
+    present: dict[str, ManifestEntry] = {}
+    gone: set[str] = set()
+    for entry in read_manifest(root):
+        if (root / entry.path).is_file():
+            present[entry.path] = entry
+        else:
+            gone.add(entry.path)
+    return list(present.values()), gone - set(present)
 
 
 def read_manifest(root: Path) -> list[ManifestEntry]:

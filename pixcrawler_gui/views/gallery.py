@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -97,7 +98,8 @@ class GalleryPage(QWidget):
         title = label("Gallery", "PageTitle", self, wrap=False)
         subtitle = label(
             "The images a job kept, as they come in. Pick a job, narrow it down to a category "
-            "or a keyword, and click an image to see where it came from.",
+            "or a keyword, and click an image to see where it came from. Move the ones you do "
+            "not want to the trash; running the job again replaces them.",
             "PageSubtitle",
             self,
         )
@@ -131,11 +133,14 @@ class GalleryPage(QWidget):
         self.view.setBatchSize(500)
         self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.empty = label("", "EmptyText", self)
+        self.notice = label("", "Hint", self)  # what the last action did
+        self.notice.hide()
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail = ImageDetail(self)
         left = QWidget(self)
         left_column = QVBoxLayout(left)
         left_column.setContentsMargins(0, 0, 0, 0)
+        left_column.addWidget(self.notice)
         left_column.addWidget(self.empty)
         left_column.addWidget(self.view, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -157,6 +162,11 @@ class GalleryPage(QWidget):
         self.model.rowsInserted.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
         self.view.selectionModel().currentChanged.connect(self._clicked)
+        self.detail.trash_requested.connect(self.trash_current)
+        trash = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view)
+        trash.setContext(Qt.ShortcutContext.WidgetShortcut)
+        trash.activated.connect(self.trash_current)
+        self.model.rowsRemoved.connect(self._update_count)
         jobs.rowsInserted.connect(self._refill_jobs)
         jobs.rowsRemoved.connect(self._refill_jobs)
         jobs.modelReset.connect(self._refill_jobs)
@@ -192,6 +202,7 @@ class GalleryPage(QWidget):
         job = self.jobs.job(job_id) if job_id else None
         self.manifest = {}
         self.detail.clear()
+        self.notice.hide()
         self.model.show_job(job_id, job.info.output_dir if job else None)
 
     # -- filters -------------------------------------------------------------------------------
@@ -269,6 +280,33 @@ class GalleryPage(QWidget):
             image = await self.loader.full_image(local, 520)
             if image is not None:
                 self.detail.show_full(item, image)
+
+    def trash_current(self) -> None:
+        """Move the image shown in the detail panel to the system's trash."""
+        item, path = self.detail.item, self.detail.path
+        if item is not None and path is not None:
+            self._spawn(self._trash(item, path))
+
+    async def _trash(self, item: GalleryItem, path: Path) -> None:
+        row = self.filter.mapFromSource(self.model.index(self.model.row_of(item.path))).row()
+        if not await self.loader.move_to_trash(path):
+            self._notify(
+                f"{path.name} could not be moved to the trash (this drive may have none): "
+                "delete it from its folder instead."
+            )
+            return
+        self.model.remove_path(item.path)
+        if self.filter.rowCount():
+            self.view.setCurrentIndex(self.filter.index(min(row, self.filter.rowCount() - 1), 0))
+        else:
+            self.detail.clear()
+        self._notify(
+            f"Moved {path.name} to the trash. Running the job again replaces it with a new image."
+        )
+
+    def _notify(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

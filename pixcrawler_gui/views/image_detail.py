@@ -1,5 +1,6 @@
 """The gallery's side panel: the selected image, large, with what the manifest says about it
-(source URL, size, format, hashes) and a button to open its folder."""
+(source URL, size, format, hashes), a button to open its folder and one to move it to the
+trash."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from celery_core.crawler.dataset import ManifestEntry
 from pixcrawler_gui.services.thumbnail_loader import GalleryItem
@@ -19,6 +27,7 @@ PREVIEW_SIZE = 300
 
 class ImageDetail(QWidget):
     open_requested = Signal()
+    trash_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,12 +49,23 @@ class ImageDetail(QWidget):
         self.open_button = QPushButton("Open its folder", self)
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self.open_folder)
+        self.trash_button = QPushButton("Move to trash", self)
+        self.trash_button.setToolTip(
+            "Take this image out of the dataset (Delete key). Running the job again replaces "
+            "it with a new one and does not fetch this one again."
+        )
+        self.trash_button.setEnabled(False)
+        self.trash_button.clicked.connect(self.trash_requested)
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 0, 0, 0)
         column.addWidget(self.picture)
         column.addWidget(self.note)
         column.addWidget(self.facts)
-        column.addWidget(self.open_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.trash_button)
+        buttons.addStretch(1)
+        column.addLayout(buttons)
         column.addStretch(1)
 
     def clear(self) -> None:
@@ -55,6 +75,7 @@ class ImageDetail(QWidget):
         self.note.hide()
         self.facts.setText("Click an image to see it larger, with where it came from.")
         self.open_button.setEnabled(False)
+        self.trash_button.setEnabled(False)
 
     def show_item(
         self,
@@ -81,6 +102,7 @@ class ImageDetail(QWidget):
             self.note.hide()
         self.facts.setText(_facts(item, entry, local))
         self.open_button.setEnabled(local is not None)
+        self.trash_button.setEnabled(local is not None)
 
     def show_full(self, item: GalleryItem, image: QImage) -> None:
         if item == self.item:

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,6 +65,15 @@ def _children() -> dict[int, tuple[str, str]]:
     return found
 
 
+def _where(thread: threading.Thread) -> str:
+    """Where a leaked thread is stuck: the innermost frames of its stack."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return ""
+    stack = traceback.format_stack(frame)[-6:]
+    return " at:\n" + "".join(stack)
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """Fail a test that leaves threads or child processes behind (and clean them up)."""
@@ -98,7 +108,7 @@ def no_leaks() -> Iterator[None]:
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    problems = [f"thread {t.name!r}" for t in extra_threads]
+    problems = [f"thread {t.name!r}{_where(t)}" for t in extra_threads]
     problems += [f"process {pid} ({cmd})" for pid, (_, cmd) in extra_children.items()]
     pytest.fail("leaked: " + "; ".join(problems))
 
