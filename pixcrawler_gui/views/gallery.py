@@ -8,13 +8,14 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QListView,
+    QPushButton,
     QSplitter,
     QStyle,
     QStyledItemDelegate,
@@ -79,6 +80,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
 class GalleryPage(QWidget):
+    run_again = Signal(str)  # job id: fill the crawl form with its settings, to top it up
+
     def __init__(
         self,
         hub: EventHub,
@@ -134,13 +137,21 @@ class GalleryPage(QWidget):
         self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.empty = label("", "EmptyText", self)
         self.notice = label("", "Hint", self)  # what the last action did
-        self.notice.hide()
+        self.again_button = QPushButton("Run the job again…", self)
+        self.again_button.setToolTip("Open this job's settings in New crawl, to top it up")
+        self.again_button.clicked.connect(self._run_again)
+        self.notice_row = QWidget(self)
+        notice_line = QHBoxLayout(self.notice_row)
+        notice_line.setContentsMargins(0, 0, 0, 0)
+        notice_line.addWidget(self.notice, 1)
+        notice_line.addWidget(self.again_button)
+        self.notice_row.hide()
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail = ImageDetail(self)
         left = QWidget(self)
         left_column = QVBoxLayout(left)
         left_column.setContentsMargins(0, 0, 0, 0)
-        left_column.addWidget(self.notice)
+        left_column.addWidget(self.notice_row)
         left_column.addWidget(self.empty)
         left_column.addWidget(self.view, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -202,7 +213,7 @@ class GalleryPage(QWidget):
         job = self.jobs.job(job_id) if job_id else None
         self.manifest = {}
         self.detail.clear()
-        self.notice.hide()
+        self.notice_row.hide()
         self.model.show_job(job_id, job.info.output_dir if job else None)
 
     # -- filters -------------------------------------------------------------------------------
@@ -292,7 +303,8 @@ class GalleryPage(QWidget):
         if not await self.loader.move_to_trash(path):
             self._notify(
                 f"{path.name} could not be moved to the trash (this drive may have none): "
-                "delete it from its folder instead."
+                "delete it from its folder instead.",
+                offer_run=False,
             )
             return
         self.model.remove_path(item.path)
@@ -301,12 +313,19 @@ class GalleryPage(QWidget):
         else:
             self.detail.clear()
         self._notify(
-            f"Moved {path.name} to the trash. Running the job again replaces it with a new image."
+            f"Moved {path.name} to the trash. Running the job again replaces it with a new image.",
+            offer_run=True,
         )
 
-    def _notify(self, text: str) -> None:
+    def _notify(self, text: str, offer_run: bool) -> None:
         self.notice.setText(text)
-        self.notice.show()
+        job = self.jobs.job(self.model.job_id) if self.model.job_id else None
+        self.again_button.setVisible(offer_run and job is not None and job.info.spec is not None)
+        self.notice_row.show()
+
+    def _run_again(self) -> None:
+        if self.model.job_id is not None:
+            self.run_again.emit(self.model.job_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -81,6 +81,7 @@ class JobPages(QObject):
         self.form.start_requested.connect(self.start)
         self.jobs.run_again.connect(self.run_again)
         self.jobs.show_images.connect(self.show_images)
+        self.gallery.run_again.connect(self.run_again)
         self.jobs.new_crawl.connect(lambda: self.show_page("crawl"))
         subscribe_for(self, hub, JobActionFailed, self._on_failed)
 

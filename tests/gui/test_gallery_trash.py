@@ -82,6 +82,7 @@ def test_moving_an_image_to_the_trash_takes_it_out_of_the_dataset(
     trash = Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "files" / files[1].name
     assert trash.read_bytes() == encode(make_picture(302, (320, 240)))  # the user can undo it
     assert gallery.notice.isVisible() and "Moved 0002.jpg to the trash" in gallery.notice.text()
+    assert gallery.again_button.isVisible()
     assert gallery.count.text() == "3 images"
     # The next image is selected, so a run of Delete presses goes through the folder.
     wait_for(qtbot, lambda: gallery.detail.item is not None, timeout=10)
@@ -95,3 +96,8 @@ def test_moving_an_image_to_the_trash_takes_it_out_of_the_dataset(
     gallery.model.show_job(job_id, str(out))  # read again: what left the folder stays out
     wait_for(qtbot, lambda: gallery.model.listed, timeout=10)
     assert gallery.model.rowCount() == 2
+
+    # Topping the folder up starts from the job's own settings.
+    qtbot.mouseClick(gallery.again_button, Qt.MouseButton.LeftButton)
+    assert app.window.pages.currentWidget() is app.pages.form
+    assert app.pages.form.options.output_dir.text() == str(out)
