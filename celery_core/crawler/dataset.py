@@ -4,7 +4,8 @@ Each image is written to a hidden temp name in its folder and then linked to its
 so a crash leaves either a whole image or a temp file (removed at the next start), never half
 an image under a dataset name. The manifest gets one JSON line per kept image, appended with a
 single write under an exclusive lock, so several worker processes can share it.
-Files are not fsynced (speed): the guarantees hold for a crashed process, not a power cut.
+Files are not fsynced (speed): the guarantees hold for a crashed process; after a power cut an
+image may be left empty under its name, which the next run of its keyword fetches again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -195,16 +197,28 @@ class ExistingImages:
                 subset.add(entry)
         return subset
 
-    def on_disk(self, root: Path) -> ExistingImages:
-        """The entries whose file is still there. An image removed by hand (a dataset being
-        curated) no longer counts toward the target, so a re-run tops the folder up; its URL
-        and content stay known, so the re-run does not fetch that picture again."""
-        present = ExistingImages(urls=set(self.urls), sha256s=set(self.sha256s))
+    def on_disk(self, root: Path) -> tuple[ExistingImages, list[ManifestEntry]]:
+        """The entries whose file is still there, and those whose file is there but empty.
+
+        An image removed by hand (a dataset being curated) no longer counts toward the target,
+        so a re-run tops the folder up; its URL and content stay known, so the re-run does not
+        fetch that picture again. An empty file is what a power cut leaves when the file had
+        its name but its bytes never reached the disk (they are not fsynced): it does not
+        count either, and its URL and content are not known, so the re-run fetches it again.
+        """
+        present, emptied = ExistingImages(), []
         for entry in self.entries:
-            if (root / entry.path).is_file():
+            size = file_size(root / entry.path)
+            if size == 0:
+                emptied.append(entry)
+                continue
+            if entry.url:
+                present.urls.add(entry.url)
+            present.sha256s.add(entry.sha256)
+            if size is not None:
                 present.entries.append(entry)
                 present.paths.add(entry.path)
-        return present
+        return present, emptied
 
     def highest_number(self) -> int:
         """The largest running number any entry was given (0: none)."""
@@ -410,6 +424,15 @@ def _adopt(
     )
     dataset.append_manifest(entry)
     return entry
+
+
+def file_size(path: Path) -> int | None:
+    """The size of a regular file, or None when there is none."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _number_taken(folder: KeywordFolder, number: int) -> bool:

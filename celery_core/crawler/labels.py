@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from celery_core.crawler.dataset import Dataset, ManifestEntry
+from celery_core.crawler.dataset import Dataset, ManifestEntry, file_size
 from celery_core.envfile import atomic_write_text
 
 LABEL_FORMATS = ("txt", "json", "csv", "yaml")
@@ -38,11 +38,11 @@ def _row(entry: ManifestEntry) -> dict[str, Any]:
 def present_entries(
     root: Path, entries: Iterable[ManifestEntry] | None = None
 ) -> list[ManifestEntry]:
-    """Manifest entries whose file exists, one per path, sorted by path."""
+    """Manifest entries whose file exists (and is not empty), one per path, sorted by path."""
     root = Path(root)
     chosen: dict[str, ManifestEntry] = {}
     for entry in Dataset(root).read_manifest() if entries is None else entries:
-        if (root / entry.path).is_file():
+        if file_size(root / entry.path):
             chosen[entry.path] = entry
     return [chosen[path] for path in sorted(chosen)]
 

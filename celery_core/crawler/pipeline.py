@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, suppress
+from pathlib import Path
 from typing import Any, Protocol
 
 from celery_core.crawler.crawl_state import CrawlState
@@ -20,6 +21,7 @@ from celery_core.crawler.dataset import (
     KeywordFolder,
     ManifestEntry,
     adopt_orphans,
+    file_size,
 )
 from celery_core.crawler.dedup import DedupIndex, seed_index
 from celery_core.crawler.fetch import FetchedImage, Fetcher
@@ -95,6 +97,7 @@ class KeywordCrawl:
         self.keeper = ThreadPoolExecutor(1, "pix-keep")
         self.folder: KeywordFolder | None = None
         self.existing = ExistingImages()
+        self.emptied: dict[str, list[Path]] = {}  # URL -> empty files it will replace
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -150,7 +153,10 @@ class KeywordCrawl:
             try:
                 held = len(self.dedup) if isinstance(self.dedup, Sized) else -1
                 if held < len(existing.entries):  # a shared index is seeded once per dataset
-                    seed_index(self.dedup, existing.hashes())
+                    root = self.dataset.root
+                    # Emptied files (a power cut) are fetched again, so their hash is no claim.
+                    hashes = (h for h in existing.hashes() if file_size(root / h[2]) != 0)
+                    seed_index(self.dedup, hashes)
             except Exception as exc:
                 raise DedupUnavailable(f"{type(exc).__name__}: {exc}") from exc
         # Only this keyword's own earlier images are skipped as "already had". Images that
@@ -160,7 +166,14 @@ class KeywordCrawl:
         # A number whose image was removed by hand is not given again: the manifest keeps
         # one path per image.
         folder.next_number = max(folder.next_number, own.highest_number() + 1)
-        self.folder, self.existing = folder, own.on_disk(self.dataset.root)
+        self.existing, emptied = own.on_disk(self.dataset.root)
+        self.folder = folder
+        for entry in emptied:
+            try:
+                self.dedup.release(entry.sha256, entry.path)
+            except Exception as exc:
+                raise DedupUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            self.emptied.setdefault(entry.url or "", []).append(self.dataset.root / entry.path)
         self.run.counts.existing = len(self.existing.entries)
         self.need = self.run.target
         if self.count_existing:
@@ -340,6 +353,9 @@ class KeywordCrawl:
         run.kept(
             path, Thumbnail(path, checked.thumbnail, checked.thumb_width, checked.thumb_height)
         )
+        for stale in self.emptied.pop(candidate.url, ()):
+            with suppress(OSError):
+                stale.unlink()  # the empty file a power cut left: its picture is back
         if run.counts.kept >= self.need:
             loop.call_soon_threadsafe(self.stop.set)
 

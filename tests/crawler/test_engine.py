@@ -382,6 +382,40 @@ def test_images_removed_by_hand_are_topped_up_and_not_fetched_again(
     )
 
 
+@pytest.mark.parametrize("index", ["local", "redis"])
+def test_an_image_a_power_cut_left_empty_is_fetched_again(
+    server: ImageServer, tmp_path: Path, index: str, request: pytest.FixtureRequest
+) -> None:
+    urls = add_pictures(server, 6)
+    root = tmp_path / "dataset"
+
+    def dedup() -> Any:
+        if index == "local":
+            return LocalDedupIndex()
+        redis_proc = request.getfixturevalue("redis_proc")
+        return RedisDedupIndex(redis_proc.client(), str(root))  # kept across the two runs
+
+    first = crawl(urls[:3], root, fast_settings(max_connections=1), target=3, dedup=dedup())
+    assert first.counts.kept == 3
+    emptied = root / "cats" / "tabby" / "0002.png"
+    line = next(line for line in manifest(root) if line["path"].endswith("0002.png"))
+    url = line["url"]
+    emptied.write_bytes(b"")  # named, but its bytes never reached the disk
+    hits = server.hits(urlsplit(url).path)
+
+    again = crawl(urls[:3], root, fast_settings(max_connections=1), target=3, dedup=dedup())
+    assert again.counts.existing == 2 and again.counts.kept == 1
+    assert server.hits(urlsplit(url).path) == hits + 1  # fetched again
+    folder = root / "cats" / "tabby"
+    assert sorted(p.name for p in folder.iterdir()) == ["0001.jpg", "0003.webp", "0004.png"]
+    assert hashlib.sha256((folder / "0004.png").read_bytes()).hexdigest() == line["sha256"]
+    assert [e.path for e in present_entries(root)] == [
+        "cats/tabby/0001.jpg", "cats/tabby/0003.webp", "cats/tabby/0004.png"
+    ]  # fmt: skip
+    third = crawl(urls[:3], root, target=3, dedup=dedup())  # whole again: nothing to do
+    assert third.counts.existing == 3 and third.counts.downloaded == 0
+
+
 def test_a_crash_leaves_no_half_file_and_orphans_are_adopted(
     server: ImageServer, tmp_path: Path
 ) -> None:
