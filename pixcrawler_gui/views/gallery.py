@@ -134,7 +134,8 @@ class GalleryPage(QWidget):
         self.view.setMovement(QListView.Movement.Static)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(500)
-        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        # Several at once (Shift/Ctrl-click) for the trash; the panel shows the current one.
+        self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.empty = label("", "EmptyText", self)
         self.notice = label("", "Hint", self)  # what the last action did
         self.again_button = QPushButton("Run the job again…", self)
@@ -173,6 +174,7 @@ class GalleryPage(QWidget):
         self.model.rowsInserted.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
         self.view.selectionModel().currentChanged.connect(self._clicked)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.detail.trash_requested.connect(self.trash_current)
         trash = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view)
         trash.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -292,30 +294,36 @@ class GalleryPage(QWidget):
             if image is not None:
                 self.detail.show_full(item, image)
 
-    def trash_current(self) -> None:
-        """Move the image shown in the detail panel to the system's trash."""
-        item, path = self.detail.item, self.detail.path
-        if item is not None and path is not None:
-            self._spawn(self._trash(item, path))
+    def _selected_items(self) -> list[GalleryItem]:
+        indexes = sorted(self.view.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [item for i in indexes if isinstance(item := i.data(ITEM_ROLE), GalleryItem)]
 
-    async def _trash(self, item: GalleryItem, path: Path) -> None:
-        row = self.filter.mapFromSource(self.model.index(self.model.row_of(item.path))).row()
-        if not await self.loader.move_to_trash(path):
-            self._notify(
-                f"{path.name} could not be moved to the trash (this drive may have none): "
-                "delete it from its folder instead.",
-                offer_run=False,
-            )
-            return
-        self.model.remove_path(item.path)
-        if self.filter.rowCount():
-            self.view.setCurrentIndex(self.filter.index(min(row, self.filter.rowCount() - 1), 0))
-        else:
+    def _selection_changed(self) -> None:
+        count = len(self._selected_items())
+        self.detail.trash_button.setText(f"Move {count} to trash" if count > 1 else "Move to trash")
+
+    def trash_current(self) -> None:
+        """Move the selected images (or the one shown) to the system's trash."""
+        root = self.model.root
+        items = self._selected_items() or ([self.detail.item] if self.detail.item else [])
+        if root is not None and items:
+            self._spawn(self._trash(root, items))
+
+    async def _trash(self, root: Path, items: list[GalleryItem]) -> None:
+        shown = (self.model.index(self.model.row_of(item.path)) for item in items)
+        first = min(self.filter.mapFromSource(index).row() for index in shown)
+        moved: list[GalleryItem] = []
+        for item in items:
+            if await self.loader.move_to_trash(root / item.path):
+                moved.append(item)
+        for item in moved:
+            self.model.remove_path(item.path)
+        if moved and self.filter.rowCount():
+            row = min(max(0, first), self.filter.rowCount() - 1)
+            self.view.setCurrentIndex(self.filter.index(row, 0))
+        elif moved:
             self.detail.clear()
-        self._notify(
-            f"Moved {path.name} to the trash. Running the job again replaces it with a new image.",
-            offer_run=True,
-        )
+        self._notify(_trash_message(moved, len(items) - len(moved)), offer_run=bool(moved))
 
     def _notify(self, text: str, offer_run: bool) -> None:
         self.notice.setText(text)
@@ -337,6 +345,23 @@ class GalleryPage(QWidget):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.model.close()
+
+
+def _trash_message(moved: list[GalleryItem], refused: int) -> str:
+    parts = []
+    if len(moved) == 1:
+        name = Path(moved[0].path).name
+        parts.append(f"Moved {name} to the trash. Running the job again replaces it.")
+    elif moved:
+        parts.append(
+            f"Moved {len(moved)} images to the trash. Running the job again replaces them."
+        )
+    if refused:
+        parts.append(
+            f"{refused} could not be moved to the trash (this drive may have none): delete "
+            f"{'it' if refused == 1 else 'them'} from the folder instead."
+        )
+    return " ".join(parts)
 
 
 __all__ = ["GalleryPage", "ThumbnailDelegate"]

@@ -101,3 +101,13 @@ def test_moving_an_image_to_the_trash_takes_it_out_of_the_dataset(
     qtbot.mouseClick(gallery.again_button, Qt.MouseButton.LeftButton)
     assert app.window.pages.currentWidget() is app.pages.form
     assert app.pages.form.options.output_dir.text() == str(out)
+
+    # Several at once: what is selected goes, whichever image the panel shows.
+    app.window.show_page("gallery")
+    gallery.view.selectAll()
+    assert gallery.detail.trash_button.text() == "Move 2 to trash"
+    screenshot(app.window, "31-gallery-two-selected")
+    qtbot.mouseClick(gallery.detail.trash_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, lambda: gallery.model.rowCount() == 0, timeout=10)
+    assert list(files[0].parent.iterdir()) == []
+    assert "Moved 2 images to the trash" in gallery.notice.text()
