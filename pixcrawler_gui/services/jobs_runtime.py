@@ -18,6 +18,7 @@ from typing import Any
 
 from celery_core.connection import effective_settings
 from celery_core.urls import mask_url
+from pixcrawler_gui.services.cancelling import cancel_and_wait
 from pixcrawler_gui.services.events import EndpointStatus
 from pixcrawler_gui.services.history import History
 from pixcrawler_gui.services.job_service import JobService
@@ -26,6 +27,8 @@ from pixcrawler_gui.services.thumbnail_loader import ThumbnailLoader
 from pixcrawler_gui.services.watcher import JobWatcher
 
 log = logging.getLogger(__name__)
+
+_CLOSE_TIMEOUT_S = 10.0
 
 
 class JobsRuntime:
@@ -89,8 +92,7 @@ class JobsRuntime:
             self._unsubscribe()
             self._unsubscribe = None
         if self._reconnect is not None:
-            self._reconnect.cancel()
-            await asyncio.gather(self._reconnect, return_exceptions=True)
+            await cancel_and_wait(self._reconnect)
         await self.service.stop()
         app, self._app = self._app, None
         await self._close_app(app)
@@ -99,5 +101,7 @@ class JobsRuntime:
         if app is None:
             return
         loop = asyncio.get_running_loop()
+        # Bounded: a broker connection that hangs while closing must not hold up the exit.
         with contextlib.suppress(Exception):
-            await loop.run_in_executor(self.services.executor, app.close)
+            closing = loop.run_in_executor(self.services.executor, app.close)
+            await asyncio.wait_for(closing, _CLOSE_TIMEOUT_S)

@@ -25,6 +25,7 @@ from redis.retry import Retry
 
 from celery_core.progress import JOBS_INDEX, cancel_key, job_key, thumbs_key
 from celery_core.urls import mask_secrets
+from pixcrawler_gui.services.cancelling import cancel_and_wait
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.job_events import (
     JobEnded,
@@ -95,8 +96,7 @@ class JobWatcher:
             self._flush_handle = None
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
         self.connected = False
 
     def follow(self, job_id: str, record: dict[str, Any] | None = None) -> None:
@@ -352,9 +352,7 @@ async def _first_failure(*coros: Any) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
     for task in done:
         exc = task.exception()
         if exc is not None:

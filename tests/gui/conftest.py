@@ -28,6 +28,7 @@ from celery_core.config import CelerySettings
 # PySide6 6.12.0 on Python 3.11 drops references to None, True and False; see qt_compat.
 from pixcrawler_gui.main_thread_gc import MainThreadGC
 from pixcrawler_gui.qt_compat import guard_singleton_refcounts
+from pixcrawler_gui.services.cancelling import where
 from pixcrawler_gui.services.restart_policy import RestartPolicy
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
 from tests.support.redis_proc import RedisProcess
@@ -154,8 +155,18 @@ def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
 def run(loop: qasync.QEventLoop, qtbot: Any, coro: Any, timeout: float = 30.0) -> Any:
     """Run a coroutine to completion on `loop` while Qt keeps processing events."""
     task = loop.create_task(coro)
-    qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+    try:
+        qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+    except Exception:
+        pytest.fail(f"{coro!r} did not finish in {timeout} s; pending tasks:\n{_tasks(loop)}")
     return task.result()
+
+
+def _tasks(loop: qasync.QEventLoop) -> str:
+    """Where each unfinished task on `loop` is waiting."""
+    return "\n".join(
+        f"- {t.get_name()}: {where(t)}" for t in asyncio.all_tasks(loop) if not t.done()
+    )
 
 
 @pytest.fixture
