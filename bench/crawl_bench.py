@@ -6,11 +6,14 @@
 Builds (or reuses) a local site of generated pictures with traps (bench/site.py), serves it
 from a separate process on 127.0.0.1, and measures, in one run:
 1. download-only: aiohttp fetching every URL, no checks (the network ceiling);
-2. the engine in-process, without Celery (every check, dedup, thumbnails);
-3. the same list as a job through Celery and a real worker (`pixcrawler worker`, prefork,
+2. the check floor: every file checked from memory on every core, nothing else
+   (bench/check_floor.py);
+3. the engine in-process, without Celery (every check, dedup, thumbnails);
+4. the same list as a job through Celery and a real worker (`pixcrawler worker`, prefork,
    one process per core), with Redis progress, thumbnails and the shared dedup index;
    the worker's peak memory (largest process and whole process tree) is sampled;
-4. icrawler 0.6.10's UrlListCrawler on the same list (it keeps duplicates and most traps).
+5. icrawler 0.6.10's UrlListCrawler on the same list (it keeps duplicates and most traps),
+   alternating with 3 and 4 under --repeat, and the wall-clock ratio run by run.
 Prints one JSON object; docs/benchmarks.md records the figures.
 """
 
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.check_floor import check_floor
 from bench.site import Site, build_site, crawl_site, start_server_process
 
 
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-icrawler", action="store_true")
     parser.add_argument(
-        "--only", choices=("download", "engine", "celery", "icrawler"), action="append",
+        "--only", choices=("download", "floor", "engine", "celery", "icrawler"), action="append",
         help="run only these parts (repeatable); default: all",
     )  # fmt: skip
     parser.add_argument(
@@ -309,11 +313,14 @@ def main(argv: list[str] | None = None) -> int:
                     "folder): every figure will be low; try --work elsewhere or wait",
                     file=sys.stderr,
                 )
-            parts = set(args.only or ("download", "engine", "celery", "icrawler"))
+            parts = set(args.only or ("download", "floor", "engine", "celery", "icrawler"))
             if args.skip_icrawler:
                 parts.discard("icrawler")
             if "download" in parts:
                 results["download_only"] = download_only(urls)
+            if "floor" in parts:
+                images = [site.images_dir / f.name for f in site.files]
+                results["check_floor"] = check_floor(images, args.concurrency)
             # icrawler's default run (the goal's reference) joins the alternation: the machine
             # is shared and its speed drifts, so each ratio compares runs minutes apart.
             no_bombs = [f"{base}/images/{f.name}" for f in site.files if f.kind != "bomb"]
@@ -364,6 +371,15 @@ def main(argv: list[str] | None = None) -> int:
         engine = results["in_process"]["kept_per_s"]
         celery = results["celery"]["kept_per_s"]
         results["celery_overhead_pct"] = round((1 - celery / engine) * 100, 1) if engine else None
+        # Run by run as well: each Celery run against the engine run just before it.
+        pairs = zip(runs["in_process"], runs["celery"], strict=False)
+        overheads = sorted(
+            (1 - c["kept_per_s"] / e["kept_per_s"]) * 100 for e, c in pairs if e["kept_per_s"]
+        )
+        if len(overheads) > 1:
+            results["celery_overhead_pct_paired_median"] = round(
+                overheads[(len(overheads) - 1) // 2], 1
+            )
     for name in ("icrawler_default", "icrawler"):
         if name in results and "celery" in results:
             # Wall-clock rates: our kept images per second against its URLs per second.
