@@ -39,10 +39,19 @@ class KeywordProgress:
     # The parts of one website share its images (`target` is only this part's share, and a
     # part may keep more or fewer): what they share, or 0 when this part has a target of its own.
     shared_target: int = 0
+    # Images an earlier run of the job kept in this keyword's folder: a re-run tops the folder
+    # up to `target`, so they count toward it. 0 for the parts of a URL list or website, which
+    # count only what each keeps.
+    already_had: int = 0
 
     @property
     def done(self) -> bool:
         return self.state in FINAL_TASK_STATES
+
+    @property
+    def in_folder(self) -> int:
+        """What counts toward the target: kept now plus kept by earlier runs."""
+        return self.kept + self.already_had
 
     @property
     def shown_target(self) -> int:
@@ -70,6 +79,15 @@ class JobProgress:
     @property
     def finished(self) -> bool:
         return self.state in ("finished", "partial", "cancelled", "failed")
+
+    @property
+    def already_had(self) -> int:
+        return sum(k.already_had for k in self.keywords)
+
+    @property
+    def in_folder(self) -> int:
+        """What counts toward the target: kept now plus kept by earlier runs."""
+        return self.kept + self.already_had
 
 
 def keyword_progress(
@@ -118,6 +136,7 @@ def keyword_progress(
         partial=bool(info.get("partial", False)),
         source_errors=tuple(str(e) for e in counts.get("source_errors", ()) or ()),
         thumbnails=tuple(int(n) for n in info.get("thumbnails", ()) or ()),
+        already_had=int(counts.get("existing", 0)) if base.chunk_count == 1 else 0,
     )
 
 
@@ -169,7 +188,7 @@ def aggregate_job(
     if cancelled and not summary and state not in ("failed",):
         # Cancelled only once the final step has written the report of what was saved.
         state = "cancelling"
-    remaining = max(0, target - kept)
+    remaining = max(0, target - kept - sum(k.already_had for k in keywords))
     eta = remaining / rate if rate > 0 and state == "running" else None
     return JobProgress(
         job_id=str(record.get("job_id", "")),

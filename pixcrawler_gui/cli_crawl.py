@@ -97,6 +97,7 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
         "job_id": handle.job_id,
         "state": progress.state,
         "kept": progress.kept,
+        "already_had": progress.already_had,
         "duplicates": progress.duplicates,
         "invalid": progress.invalid,
         "failed": progress.failed,
@@ -104,7 +105,13 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
         "output_dir": handle.output_dir,
         "report": progress.summary.get("report"),
         "keywords": [
-            {"category": k.category, "keyword": k.keyword, "kept": k.kept, "state": k.state}
+            {
+                "category": k.category,
+                "keyword": k.keyword,
+                "kept": k.kept,
+                "already_had": k.already_had,
+                "state": k.state,
+            }
             | ({"error": k.error} if k.error else {})
             for k in progress.keywords
         ],
@@ -119,8 +126,9 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
+    had = f" ({s['already_had']} already in the folder)" if s["already_had"] else ""
     print(
-        f"Job {s['state']}: {s['kept']} images kept, {s['duplicates']} duplicates, "
+        f"Job {s['state']}: {s['kept']} images kept{had}, {s['duplicates']} duplicates, "
         f"{s['invalid']} invalid, {s['failed']} failed downloads in {s['elapsed_s']:.1f} s"
     )
     print(f"Dataset: {s['output_dir']}")
@@ -141,11 +149,11 @@ class _ProgressBar:
     def show(self, p: Any) -> None:
         if not self.enabled:
             return
-        fraction = min(1.0, p.kept / p.target) if p.target else 0.0
+        fraction = min(1.0, p.in_folder / p.target) if p.target else 0.0
         filled = int(fraction * self.width)
         eta = f" ETA {p.eta_s:4.0f}s" if p.eta_s is not None else ""
         line = (
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.kept}/{p.target} kept"
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.in_folder}/{p.target} in folder"
             f"  dup {p.duplicates}  invalid {p.invalid}  failed {p.failed}"
             f"  {p.rate:5.1f}/s{eta}  {p.state:<10}"
         )

@@ -177,6 +177,8 @@ def test_running_the_same_job_again_keeps_nothing_twice(
     second = finished(crawl_app, submit_job(crawl_app, spec).job_id)
     assert second.state == "finished"
     assert second.kept == 0
+    # What the first run kept counts toward the target: the re-run says so.
+    assert second.already_had == first.kept and second.in_folder == first.kept
     assert (out / "manifest.jsonl").read_text() == before
     files = [
         p
@@ -225,6 +227,7 @@ def test_pixcrawler_crawl_json_summary(
     assert summary["state"] == "finished"
     assert summary["kept"] == DISTINCT + 1
     assert summary["output_dir"] == str(out.resolve())
+    assert summary["already_had"] == 0
     for key in ("job_id", "duplicates", "invalid", "failed", "elapsed_s"):
         assert key in summary
     assert (out / "manifest.jsonl").is_file()

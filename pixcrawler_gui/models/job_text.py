@@ -69,7 +69,16 @@ def keyword_name(k: KeywordProgress) -> str:
 def keyword_progress_text(k: KeywordProgress) -> str:
     if k.shared_target:
         return f"{k.kept} of {k.shared_target}, shared"
-    return f"{k.kept} of {k.target}"
+    return f"{k.in_folder} of {k.target}"
+
+
+def job_progress_text(p: JobProgress) -> str:
+    return f"{p.in_folder} of {p.target}"
+
+
+def already_had_text(kept: int, already_had: int) -> str:
+    """A re-run tops a folder up: say how much of it was there before."""
+    return f"{kept} new, {already_had} already in the folder from an earlier run"
 
 
 def shared_target_text(k: KeywordProgress) -> str | None:
@@ -114,6 +123,8 @@ def when_text(timestamp: float, now: float | None = None) -> str:
 def counts_text(p: JobProgress) -> str:
     """One line for a notification or a summary."""
     parts = [f"{p.kept} image{'s' * (p.kept != 1)} kept"]
+    if p.already_had:
+        parts.append(f"{p.already_had} already in the folder")
     if p.duplicates:
         parts.append(f"{p.duplicates} duplicate{'s' * (p.duplicates != 1)} dropped")
     if p.invalid:

@@ -138,7 +138,7 @@ class JobsModel(QAbstractItemModel):
             return {
                 NAME: job.info.name,
                 STATE: words.job_state_text(p, job.reason),
-                PROGRESS: f"{p.kept} of {p.target}",
+                PROGRESS: words.job_progress_text(p),
                 RATE: words.rate_text(p.rate, running),
                 ETA: words.duration_text(p.eta_s) if running else "—",
                 DUPLICATES: str(p.duplicates),
@@ -146,7 +146,7 @@ class JobsModel(QAbstractItemModel):
                 STARTED: words.when_text(job.info.submitted_at),
             }.get(column)
         if role == PROGRESS_ROLE:
-            return (p.kept, p.target, color, f"{p.kept} of {p.target}")
+            return (p.in_folder, p.target, color, words.job_progress_text(p))
         if role == Qt.ItemDataRole.DecorationRole and column == STATE:
             return dot_icon(color)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -162,6 +162,8 @@ class JobsModel(QAbstractItemModel):
         lines = [f"{job.info.name} — {words.job_state_text(p, job.reason)}"]
         if job.reason and p.state != "failed":
             lines.append(f"Why: {job.reason}")
+        if p.already_had:
+            lines.append(words.already_had_text(p.kept, p.already_had))
         lines.append(f"Folder: {job.info.output_dir}")
         return "\n".join(lines)
 
@@ -175,7 +177,7 @@ class JobsModel(QAbstractItemModel):
                 PROGRESS: words.keyword_progress_text(k),
                 RATE: words.rate_text(k.rate, running),
                 # A shared target's remainder depends on every part: the job's row has it.
-                ETA: words.duration_text((k.target - k.kept) / k.rate)
+                ETA: words.duration_text(max(0, k.target - k.in_folder) / k.rate)
                 if running and k.rate > 0 and not k.shared_target
                 else "—",
                 DUPLICATES: str(k.duplicates),
@@ -183,13 +185,15 @@ class JobsModel(QAbstractItemModel):
                 STARTED: "",
             }.get(column)
         if role == PROGRESS_ROLE:
-            return (k.kept, k.shown_target, color, words.keyword_progress_text(k))
+            return (k.in_folder, k.shown_target, color, words.keyword_progress_text(k))
         if role == Qt.ItemDataRole.DecorationRole and column == STATE:
             return dot_icon(color)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{words.keyword_name(k)}: {text}"]
             shared = words.shared_target_text(k)
             lines += [shared] if shared else []
+            if k.already_had:
+                lines.append(words.already_had_text(k.kept, k.already_had))
             lines += [f"Source problem: {e}" for e in k.source_errors]
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and k.state == "FAILURE":
