@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import Qt
 
 from celery_core.job_state import aggregate_job, keyword_progress
 from pixcrawler_gui.models import job_text
-from pixcrawler_gui.models.jobs_model import ETA, PROGRESS, PROGRESS_ROLE, JobsModel
-from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.job_events import JobInfo, JobListed
-from pixcrawler_gui.views.jobs_view import JobsView
+from pixcrawler_gui.models.jobs_model import ETA, PROGRESS, PROGRESS_ROLE
 from tests.gui.conftest import screenshot
-from tests.gui.test_shared_target_rows import NoControls
+from tests.gui.test_shared_target_rows import view_listing
 
 
 def meta(status: str, kept: int, existing: int, target: int) -> dict[str, Any]:
@@ -42,11 +38,8 @@ def test_images_kept_by_an_earlier_run_count_toward_the_target(qtbot: Any) -> No
     assert progress.eta_s == (70 - 61) / 4.0  # only what is still missing
     assert "54 already in the folder" in job_text.counts_text(progress)
 
-    hub = EventHub()
-    view = JobsView(hub, NoControls())
-    qtbot.addWidget(view)
-    model: JobsModel = view.model
-    hub.publish(JobListed(JobInfo("j2", "pets again", "/tmp/pets", time.time()), progress))
+    view = view_listing(qtbot, progress)
+    model = view.model
     job = model.index(0, 0)
     assert model.data(model.index(0, PROGRESS)) == "61 of 70"
     assert model.data(model.index(0, PROGRESS), PROGRESS_ROLE)[:2] == (61, 70)

@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from celery_core.job_state import aggregate_job, keyword_progress
-from pixcrawler_gui.models.jobs_model import ETA, PROGRESS, PROGRESS_ROLE, JobsModel
+from celery_core.job_state import JobProgress, aggregate_job, keyword_progress
+from pixcrawler_gui.models.jobs_model import ETA, PROGRESS, PROGRESS_ROLE
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.job_events import JobInfo, JobListed
 from pixcrawler_gui.views.jobs_view import JobsView
@@ -24,6 +24,16 @@ class NoControls:
 
     def remove(self, job_id: str) -> bool:
         return False
+
+
+def view_listing(qtbot: Any, progress: JobProgress) -> JobsView:
+    """A jobs view that lists one job as the watcher would."""
+    hub = EventHub()
+    view = JobsView(hub, NoControls())
+    qtbot.addWidget(view)
+    info = JobInfo(progress.job_id, progress.name, progress.output_dir, time.time())
+    hub.publish(JobListed(info, progress))
+    return view
 
 
 def part(index: int, count: int, share: int, pool: int) -> dict[str, Any]:
@@ -48,11 +58,8 @@ def test_parts_of_a_website_are_measured_against_what_they_share(qtbot: Any) -> 
     progress = aggregate_job(record, keywords, None)
     assert progress.target == 25  # the shares add up to the website's target, plus the dog's
 
-    hub = EventHub()
-    view = JobsView(hub, NoControls())
-    qtbot.addWidget(view)
-    model: JobsModel = view.model
-    hub.publish(JobListed(JobInfo("j1", "web", "/tmp/web", time.time()), progress))
+    view = view_listing(qtbot, progress)
+    model = view.model
     job = model.index(0, 0)
     rows = [model.index(n, PROGRESS, job) for n in range(3)]
     assert [model.data(r) for r in rows] == ["14 of 20, shared", "2 of 20, shared", "1 of 5"]
