@@ -23,7 +23,7 @@ from bench.site import build_site
 
 
 def _check_share(paths: list[str]) -> dict[str, list[float]]:
-    from celery_core.crawler.images import ImageRules, InvalidImage, check_image, sniff_format
+    from celery_core.crawler.images.check import ImageRules, InvalidImage, check_image, sniff_format
 
     rules = ImageRules(min_width=100, min_height=100)
     datas = [Path(p).read_bytes() for p in paths]
@@ -42,7 +42,7 @@ def _check_share(paths: list[str]) -> dict[str, list[float]]:
 def check_floor(images: list[Path], processes: int) -> dict[str, Any]:
     shares = [[str(p) for p in images[i::processes]] for i in range(processes)]
     # Forked after the imports, so each process starts its share warm.
-    import celery_core.crawler.images  # noqa: F401
+    import celery_core.crawler.images.check  # noqa: F401
 
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         pool.map(_check_share, [s[:5] for s in shares])  # warm up

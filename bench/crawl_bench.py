@@ -173,10 +173,10 @@ def _served(pid: int, before: float) -> float:
 
 
 def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, Any]:
-    from celery_core.app import create_app
-    from celery_core.config import CelerySettings
-    from celery_core.job_control import read_job, submit_job
-    from celery_core.jobs import parse_job
+    from celery_core.jobs.control import read_job, submit_job
+    from celery_core.jobs.spec import parse_job
+    from celery_core.settings.celery_settings import CelerySettings
+    from celery_core.worker.app import create_app
     from tests.support.redis_proc import RedisProcess
     from tests.support.worker_proc import WorkerProcess
 
@@ -223,12 +223,12 @@ def through_celery(urls: list[str], work: Path, concurrency: int) -> dict[str, A
         "tasks": len(handle.task_ids),
         "worker_processes": concurrency,
         "state": progress.state,
-        "kept": progress.kept,
-        "duplicates": progress.duplicates,
-        "invalid": progress.invalid,
-        "failed": progress.failed,
+        "kept": progress.counts.kept,
+        "duplicates": progress.counts.duplicates,
+        "invalid": progress.counts.invalid,
+        "failed": progress.counts.failed,
         "elapsed_s": round(elapsed, 2),
-        "kept_per_s": round(progress.kept / elapsed, 1),
+        "kept_per_s": round(progress.counts.kept / elapsed, 1),
         "files_per_s": round(len(urls) / elapsed, 1),
         "worker_cpu_s": round(memory.cpu_s, 2),
         "worker_main_process_cpu_s": round(memory.main_cpu_s, 2),
@@ -297,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where the crawls write (default: a new temporary folder, removed at the end)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)  # the docs' command names a new folder
     site: Site = build_site(args.dir, args.count)
     server, port = start_server_process(site.images_dir)
     base = f"http://127.0.0.1:{port}"

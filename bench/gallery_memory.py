@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from celery_core.crawler.dataset import MANIFEST_NAME, ManifestEntry
+from celery_core.crawler.dataset.writer import MANIFEST_NAME, ManifestEntry
 
 SIZE = (640, 480)
 
@@ -73,12 +73,13 @@ def build_dataset(root: Path, count: int) -> Path:
 
 
 async def measure(root: Path, count: int) -> dict[str, Any]:
-    from celery_core.job_state import JobProgress
+    from celery_core.crawler.types import Counts
+    from celery_core.jobs.state import JobProgress
     from pixcrawler_gui.models.jobs_model import JobsModel
     from pixcrawler_gui.services.events import EventHub
-    from pixcrawler_gui.services.job_events import JobInfo, JobListed
-    from pixcrawler_gui.services.thumbnail_loader import ThumbnailLoader
-    from pixcrawler_gui.views.gallery import GalleryPage
+    from pixcrawler_gui.services.jobs.job_events import JobInfo, JobListed
+    from pixcrawler_gui.services.jobs.thumbnail_loader import ThumbnailLoader
+    from pixcrawler_gui.views.gallery.gallery import GalleryPage
 
     hub = EventHub()
     jobs = JobsModel(hub)
@@ -89,8 +90,8 @@ async def measure(root: Path, count: int) -> dict[str, Any]:
     await asyncio.sleep(0.2)
     before = rss_mb()
     info = JobInfo("bench", "bench", str(root), time.time())
-    progress = JobProgress("bench", "bench", "finished", (), count, count, 0, 0, 0, 0.0, None,
-                           str(root))  # fmt: skip
+    progress = JobProgress("bench", "bench", "finished", (), count, 0.0, None, str(root),
+                           counts=Counts(kept=count))  # fmt: skip
     hub.publish(JobListed(info, progress))
     started = time.monotonic()
     page.show_job("bench")
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from pixcrawler_gui.main_thread_gc import MainThreadGC
-    from pixcrawler_gui.qt_compat import guard_singleton_refcounts
+    from pixcrawler_gui.desktop.main_thread_gc import MainThreadGC
+    from pixcrawler_gui.desktop.qt_compat import guard_singleton_refcounts
 
     app = QApplication([])
     guard_singleton_refcounts()

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import random
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from celery_core.diagnostics.pictures import encode, make_picture, png_bomb
 
 VERSION = 2
 SIZES = [(320, 240), (640, 480), (800, 600), (1024, 768), (1280, 960), (1600, 1200), (1200, 1600)]
@@ -60,54 +57,21 @@ class Site:
         return sum(1 for f in self.files if f.kind == "image")
 
 
-def picture(seed: int, size: tuple[int, int], noise: bool = True) -> Image.Image:
-    """Shapes over a gradient, with photo-like noise unless `noise` is false (graphics, as
-    most PNGs on the web are): distinct per seed, realistic to encode."""
-    rnd = random.Random(seed)
-    width, height = size
-    base = Image.linear_gradient("L").resize(size).convert("RGB")
-    tint = Image.new("RGB", size, tuple(rnd.randrange(256) for _ in range(3)))
-    image = Image.blend(base, tint, 0.6)
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x0, y0 = rnd.randrange(width), rnd.randrange(height)
-        x1 = x0 + rnd.randrange(width // 10 + 1, width // 2 + 2)
-        y1 = y0 + rnd.randrange(height // 10 + 1, height // 2 + 2)
-        colour = tuple(rnd.randrange(256) for _ in range(3))
-        shape = draw.ellipse if rnd.random() < 0.5 else draw.rectangle
-        shape([x0, y0, x1, y1], fill=colour)
-    if not noise:
-        return image
-    grain = Image.effect_noise(size, 48).convert("RGB")
-    return Image.blend(image, grain, 0.18)
-
-
-def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def _png_bomb(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(4096))) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
-
-
 def _make(index: int, seed: int, directory: str) -> list[SiteFile]:
     """Write picture `index` (and, every TRAP_EVERY pictures, one trap next to it)."""
     rnd = random.Random(seed * 1_000_003 + index)
     fmt, ext = rnd.choice(FORMATS)
     size = rnd.choice(SIZES)
-    image = picture(seed * 1_000_003 + index, size, noise=fmt != "PNG")
+    # Twelve shapes over a tinted gradient, grain unless PNG (graphics, as most PNGs on the web
+    # are): photo-like to encode. Built sites are cached under VERSION: draw them otherwise
+    # and VERSION must change, or old sites are reused.
+    image = make_picture(
+        seed * 1_000_003 + index, size, shapes=12, gradient=True, noise=fmt != "PNG"
+    )
     out = Path(directory)
     name = f"{index:05d}.{ext}"
     options = {"quality": 85} if fmt in ("JPEG", "WEBP") else {}
-    (out / name).write_bytes(_encode(image, fmt, **options))
+    (out / name).write_bytes(encode(image, fmt, **options))
     made = [SiteFile(name, "image", fmt)]
     if index % TRAP_EVERY == TRAP_EVERY - 1:
         kind = ["duplicate", "near_duplicate", "truncated", "html", "bomb", "tiny"][
@@ -117,18 +81,18 @@ def _make(index: int, seed: int, directory: str) -> list[SiteFile]:
         if kind == "duplicate":
             data = (out / name).read_bytes()
         elif kind == "near_duplicate":
-            data = _encode(
+            data = encode(
                 image.resize((size[0] // 2, size[1] // 2)).convert("RGB"), "JPEG", quality=60
             )
         elif kind == "truncated":
-            data = _encode(image, "JPEG", quality=85)
+            data = encode(image, "JPEG", quality=85)
             data = data[: len(data) // 2]
         elif kind == "html":
             data = b"<!DOCTYPE html><html><body>Image not found</body></html>"
         elif kind == "bomb":
-            data = _png_bomb(30000, 30000)
+            data = png_bomb(30000, 30000)
         else:
-            data = _encode(image.resize((12, 9)), "PNG")
+            data = encode(image.resize((12, 9)), "PNG")
         (out / trap).write_bytes(data)
         made.append(SiteFile(trap, kind, "JPEG"))
     return made
@@ -218,10 +182,10 @@ def crawl_site(
     site: Site, base_url: str, root: Path, target: int | None = None
 ) -> dict[str, object]:
     """Crawl every file of `site` in-process with the real engine; return the figures."""
-    from celery_core.crawler.dedup import LocalDedupIndex
+    from celery_core.crawler.dedup.index import LocalDedupIndex
     from celery_core.crawler.engine import run_keyword
-    from celery_core.crawler.settings import CrawlerSettings
     from celery_core.crawler.types import Candidate
+    from celery_core.settings.crawler_settings import CrawlerSettings
 
     urls = [f"{base_url}/images/{f.name}" for f in site.files]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import redis
 
-from celery_core.progress import ThumbnailRecord, save_job_record, thumb_key, thumbs_key
-from celery_core.work_items import WorkItem
+from celery_core.jobs.redis_keys import ThumbnailRecord, save_job_record, thumb_key, thumbs_key
+from celery_core.jobs.work_items import WorkItem
 
 JOBS, TASKS_PER_JOB, REPORTS_PER_S = 10, 100, 4
 
@@ -130,11 +130,11 @@ async def measure(url: str, args: argparse.Namespace, records: list[dict[str, An
     from PySide6.QtCore import QEvent, QObject
 
     from pixcrawler_gui.services.events import EventHub
-    from pixcrawler_gui.services.job_events import JobListed, JobUpdated
-    from pixcrawler_gui.services.thumbnail_loader import ThumbnailLoader
-    from pixcrawler_gui.services.watcher import JobWatcher
-    from pixcrawler_gui.views.gallery import GalleryPage
-    from pixcrawler_gui.views.jobs_view import JobsView
+    from pixcrawler_gui.services.jobs.job_events import JobListed, JobUpdated
+    from pixcrawler_gui.services.jobs.thumbnail_loader import ThumbnailLoader
+    from pixcrawler_gui.services.jobs.watcher import JobWatcher
+    from pixcrawler_gui.views.gallery.gallery import GalleryPage
+    from pixcrawler_gui.views.jobs.jobs_view import JobsView
 
     hub = EventHub()
     watcher = JobWatcher(hub)
@@ -154,9 +154,9 @@ async def measure(url: str, args: argparse.Namespace, records: list[dict[str, An
         now = time.monotonic()
         old = last.setdefault(event.progress.job_id, {})
         for k in event.progress.keywords:
-            if old.get(k.task_id) != k.kept:
-                old[k.task_id] = k.kept
-                shown.append((k.task_id, k.kept, now))
+            if old.get(k.task_id) != k.counts.kept:
+                old[k.task_id] = k.counts.kept
+                shown.append((k.task_id, k.counts.kept, now))
 
     paints: list[float] = []
 
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from pixcrawler_gui.main_thread_gc import MainThreadGC
-    from pixcrawler_gui.qt_compat import guard_singleton_refcounts
+    from pixcrawler_gui.desktop.main_thread_gc import MainThreadGC
+    from pixcrawler_gui.desktop.qt_compat import guard_singleton_refcounts
     from tests.support.redis_proc import RedisProcess
 
     app = QApplication([])

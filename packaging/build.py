@@ -131,7 +131,7 @@ def executable(bundle: Path) -> Path:
 
 
 def check_bundle(bundle: Path) -> None:
-    """The executable starts and the server is where celery_core.redis_binary looks."""
+    """The executable starts and the server is where celery_core.redis_server.binary looks."""
     exe = executable(bundle)
     subprocess.run([str(exe), "--help"], check=True, stdout=subprocess.DEVNULL)
     suffix = ".exe" if sys.platform == "win32" else ""

@@ -21,10 +21,10 @@ def _role(args: list[str]) -> str:
 def main() -> int:
     run_helper_if_requested()
     role = _role(sys.argv[1:])
-    from pixcrawler_gui.error_dialogs import log_dir
+    from pixcrawler_gui.desktop.error_dialogs import log_dir
 
     attach_missing_streams(log_dir(), role)
-    from pixcrawler_gui.cli import main as cli_main
+    from pixcrawler_gui.cli.main import main as cli_main
 
     try:
         return cli_main()
@@ -34,7 +34,7 @@ def main() -> int:
         # The desktop app failed before it could report errors itself: say so in a dialog.
         from PySide6.QtWidgets import QApplication
 
-        from pixcrawler_gui import error_dialogs
+        from pixcrawler_gui.desktop import error_dialogs
 
         if QApplication.instance() is None:
             QApplication([sys.argv[0]])

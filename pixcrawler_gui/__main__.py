@@ -2,6 +2,6 @@
 
 import sys
 
-from pixcrawler_gui.cli import main
+from pixcrawler_gui.cli.main import main
 
 sys.exit(main())

@@ -21,10 +21,10 @@ from typing import Any
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from celery_core.config import CelerySettings, config_dir
-from celery_core.settings_base import SettingsError
+from celery_core.settings.celery_settings import CelerySettings, config_dir
+from celery_core.settings.file_settings import SettingsError
 from pixcrawler_gui.services.events import EndpointState, EndpointStatus
-from pixcrawler_gui.services.jobs_runtime import JobsRuntime
+from pixcrawler_gui.services.jobs.jobs_runtime import JobsRuntime
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
 from pixcrawler_gui.views.main_window import MainWindow
 
@@ -49,7 +49,7 @@ def ui_state() -> QSettings:
 
 
 def create_application(argv: list[str]) -> QApplication:
-    from pixcrawler_gui.qt_compat import guard_singleton_refcounts
+    from pixcrawler_gui.desktop.qt_compat import guard_singleton_refcounts
 
     if guard_singleton_refcounts():
         log.info("this PySide6 drops references to None, True or False: guarded (see qt_compat.py)")
@@ -59,7 +59,7 @@ def create_application(argv: list[str]) -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(DESKTOP_FILE)
-    from pixcrawler_gui.icon import app_icon
+    from pixcrawler_gui.desktop.icon import app_icon
 
     app.setWindowIcon(app_icon())
     # The window closes only after the services shut down (see `_main`).
@@ -72,7 +72,7 @@ def run_gui(argv: list[str]) -> int:
     args, qt_args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_application(qt_args)
-    from pixcrawler_gui import error_dialogs
+    from pixcrawler_gui.desktop import error_dialogs
 
     error_dialogs.install(error_dialogs.log_file())
     try:
@@ -82,7 +82,7 @@ def run_gui(argv: list[str]) -> int:
         return 1
     import qasync
 
-    from pixcrawler_gui.main_thread_gc import MainThreadGC
+    from pixcrawler_gui.desktop.main_thread_gc import MainThreadGC
 
     collector = MainThreadGC(parent=app)
     collector.start()

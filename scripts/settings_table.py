@@ -11,14 +11,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from celery_core.config import CelerySettings, field_info
-from celery_core.settings_base import FileSettings
+from celery_core.settings.celery_settings import CelerySettings, field_info
+from celery_core.settings.file_settings import FileSettings
 
 
 def settings_classes() -> list[type[FileSettings]]:
     classes: list[type[FileSettings]] = [CelerySettings]
     try:
-        from celery_core.crawler.settings import CrawlerSettings
+        from celery_core.settings.crawler_settings import CrawlerSettings
     except ImportError:
         return classes
     return [*classes, CrawlerSettings]

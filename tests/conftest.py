@@ -30,7 +30,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in list(os.environ):
         if key.startswith(("PIXCRAWLER_CELERY_", "PIXCRAWLER_CRAWLER_")):
             monkeypatch.delenv(key)
-    from celery_core.config import get_settings
+    from celery_core.settings.celery_settings import get_settings
 
     get_settings.cache_clear()
     return tmp_path
@@ -58,8 +58,8 @@ def celery_env(redis_proc: RedisProcess) -> dict[str, str]:
 
 @pytest.fixture
 def test_app(celery_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-    from celery_core.app import create_app
-    from celery_core.config import CelerySettings
+    from celery_core.settings.celery_settings import CelerySettings
+    from celery_core.worker.app import create_app
 
     for key, value in celery_env.items():
         monkeypatch.setenv(key, value)

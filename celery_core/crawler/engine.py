@@ -32,25 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from celery_core.crawler.crawl_state import CrawlState
-from celery_core.crawler.dataset import Dataset
-from celery_core.crawler.dedup import DEFAULT_THRESHOLD, DedupIndex
-from celery_core.crawler.fetch import Fetcher
-from celery_core.crawler.images import ImageRules
+from celery_core.crawler.dataset.writer import Dataset
+from celery_core.crawler.dedup.index import DEFAULT_THRESHOLD, DedupIndex
+from celery_core.crawler.fetch.fetcher import Fetcher
+from celery_core.crawler.fetch.ssrf import AddressPolicy
+from celery_core.crawler.frontier.shared import Quota
+from celery_core.crawler.images.check import ImageRules
 from celery_core.crawler.pipeline import (
     DedupUnavailable,
     ImageFetcher,
     KeywordCrawl,
     StopExceptions,
 )
-from celery_core.crawler.settings import CrawlerSettings
-from celery_core.crawler.shared_frontier import Quota
-from celery_core.crawler.ssrf import AddressPolicy
 from celery_core.crawler.types import (
     CancelCheck,
     Candidate,
     KeywordResult,
     ProgressCallback,
 )
+from celery_core.settings.crawler_settings import CrawlerSettings
 
 __all__ = ["DedupUnavailable", "ImageFetcher", "KeywordResult", "crawl_keyword", "run_keyword"]
 

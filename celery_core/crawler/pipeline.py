@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from celery_core.crawler.crawl_state import CrawlState
-from celery_core.crawler.dataset import (
+from celery_core.crawler.dataset.writer import (
     Dataset,
     ExistingImages,
     KeywordFolder,
@@ -23,11 +23,10 @@ from celery_core.crawler.dataset import (
     adopt_orphans,
     file_size,
 )
-from celery_core.crawler.dedup import DedupIndex, seed_index
-from celery_core.crawler.fetch import FetchedImage, Fetcher
-from celery_core.crawler.images import CheckedImage, ImageRules, InvalidImage, check_image
-from celery_core.crawler.settings import CrawlerSettings
-from celery_core.crawler.shared_frontier import Quota
+from celery_core.crawler.dedup.index import DedupIndex, seed_index
+from celery_core.crawler.fetch.fetcher import FetchedImage, Fetcher
+from celery_core.crawler.frontier.shared import Quota
+from celery_core.crawler.images.check import CheckedImage, ImageRules, InvalidImage, check_image
 from celery_core.crawler.types import (
     CancelCheck,
     Candidate,
@@ -37,6 +36,7 @@ from celery_core.crawler.types import (
     SourceError,
     Thumbnail,
 )
+from celery_core.settings.crawler_settings import CrawlerSettings
 
 log = logging.getLogger(__name__)
 

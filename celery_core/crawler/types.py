@@ -64,6 +64,11 @@ class Source(Protocol):
     def candidates(self, fetcher: PageFetcher, limit: int) -> AsyncIterator[Candidate]: ...
 
 
+_TALLIES = (
+    "found", "downloaded", "kept", "duplicates", "invalid", "failed", "skipped_existing", "existing"
+)  # fmt: skip
+
+
 @dataclass
 class Counts:
     """Running tallies for one keyword; also the final figures in the report."""
@@ -87,6 +92,9 @@ class Counts:
     def from_dict(cls, data: dict[str, Any]) -> Counts:
         known = {name for name in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
+        for key in _TALLIES:
+            if key in values:
+                values[key] = int(values[key])
         for key in ("invalid_reasons", "failed_reasons"):
             values[key] = {str(r): int(n) for r, n in dict(values.get(key) or {}).items()}
         values["source_errors"] = [str(e) for e in values.get("source_errors") or []]

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from celery_core.crawler.fetch import Fetcher
-from celery_core.crawler.settings import CrawlerSettings
-from celery_core.crawler.shared_frontier import Frontier, SharedCandidates
-from celery_core.crawler.sources import (
-    UrlListSource,
-    WebsiteSource,
-    engine_base_urls,
-    iter_search_candidates,
-)
+from celery_core.crawler.fetch.fetcher import Fetcher
+from celery_core.crawler.frontier.shared import Frontier, SharedCandidates
+from celery_core.crawler.search.registry import engine_base_urls, iter_search_candidates
+from celery_core.crawler.sources.url_list import UrlListSource
+from celery_core.crawler.sources.website import WebsiteSource
 from celery_core.crawler.types import Candidate
-from celery_core.work_items import WorkItem
+from celery_core.jobs.work_items import WorkItem
+from celery_core.settings.crawler_settings import CrawlerSettings
 
 # Search results hold duplicates, dead links and thumbnails too small to keep: ask for more
 # candidates than the images wanted.

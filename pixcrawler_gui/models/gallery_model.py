@@ -9,8 +9,6 @@ work for items already gone by. Pixmaps live in a bounded LRU cache.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +27,10 @@ from PySide6.QtGui import QPixmap
 
 from pixcrawler_gui.models.pixmap_cache import PixmapCache
 from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.job_events import JobEnded, ThumbnailsAdded
-from pixcrawler_gui.services.thumbnail_loader import GalleryItem, ThumbnailLoader
+from pixcrawler_gui.services.jobs.job_events import JobEnded, ThumbnailsAdded
+from pixcrawler_gui.services.jobs.thumbnail_loader import GalleryItem, ThumbnailLoader
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2  # "loading", "ready" or "missing"
@@ -65,7 +64,7 @@ class GalleryModel(QAbstractListModel):
         self._missing: set[str] = set()
         self._gone: set[str] = set()  # paths removed from the folder: not shown again
         self.listed = False  # the job's folder and previews have been read once
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._fetching = False
         subscribe_for(self, hub, ThumbnailsAdded, self.on_thumbnails)
         subscribe_for(self, hub, JobEnded, self.on_ended)
@@ -121,7 +120,7 @@ class GalleryModel(QAbstractListModel):
         self.endResetModel()
         self.categories_changed.emit()
         if job_id is not None:
-            self._spawn(self._populate(job_id))
+            self._tasks.spawn(self._populate(job_id))
 
     async def _populate(self, job_id: str) -> None:
         await self._populate_from_disk(job_id)
@@ -133,7 +132,7 @@ class GalleryModel(QAbstractListModel):
     def on_ended(self, event: JobEnded) -> None:
         """The manifest lists every kept image (previews in Redis are a sample): add them."""
         if event.progress.job_id == self.job_id and self.root is not None:
-            self._spawn(self._populate_from_disk(event.progress.job_id))
+            self._tasks.spawn(self._populate_from_disk(event.progress.job_id))
 
     async def _populate_from_disk(self, job_id: str) -> None:
         root = self.root
@@ -219,7 +218,7 @@ class GalleryModel(QAbstractListModel):
             self._wanted.popitem(last=False)  # scrolled past long ago
         if not self._fetching:
             self._fetching = True
-            self._spawn(self._fetch())
+            self._tasks.spawn(self._fetch())
 
     async def _fetch(self) -> None:
         try:
@@ -250,21 +249,13 @@ class GalleryModel(QAbstractListModel):
 
     # -- tasks ---------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _cancel_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         self._fetching = False
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        self._cancel_tasks()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        self._fetching = False
+        await self._tasks.close()
 
 
 class GalleryFilter(QSortFilterProxyModel):

@@ -13,12 +13,12 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from celery_core.job_state import JobProgress, KeywordProgress
-from pixcrawler_gui.models import job_text as words
+from celery_core.jobs.state import JobProgress, KeywordProgress
 from pixcrawler_gui.models.icons import dot_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.presentation import job_text as words
 from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.job_events import (
+from pixcrawler_gui.services.jobs.job_events import (
     JobEnded,
     JobExpired,
     JobInfo,
@@ -141,8 +141,8 @@ class JobsModel(QAbstractItemModel):
                 PROGRESS: words.job_progress_text(p),
                 RATE: words.rate_text(p.rate, running),
                 ETA: words.duration_text(p.eta_s) if running else "—",
-                DUPLICATES: str(p.duplicates),
-                FAILURES: str(p.failed + p.invalid),
+                DUPLICATES: str(p.counts.duplicates),
+                FAILURES: str(p.counts.failed + p.counts.invalid),
                 STARTED: words.when_text(job.info.submitted_at),
             }.get(column)
         if role == PROGRESS_ROLE:
@@ -158,12 +158,15 @@ class JobsModel(QAbstractItemModel):
     def _job_tooltip(self, job: JobRow, column: int) -> str:
         p = job.progress
         if column == FAILURES:
-            return f"{p.failed} downloads failed, {p.invalid} files were not usable images"
+            return (
+                f"{p.counts.failed} downloads failed, "
+                f"{p.counts.invalid} files were not usable images"
+            )
         lines = [f"{job.info.name} — {words.job_state_text(p, job.reason)}"]
         if job.reason and p.state != "failed":
             lines.append(f"Why: {job.reason}")
         if p.already_had:
-            lines.append(words.already_had_text(p.kept, p.already_had))
+            lines.append(words.already_had_text(p.counts.kept, p.already_had))
         lines.append(f"Folder: {job.info.output_dir}")
         return "\n".join(lines)
 
@@ -180,8 +183,8 @@ class JobsModel(QAbstractItemModel):
                 ETA: words.duration_text(max(0, k.target - k.in_folder) / k.rate)
                 if running and k.rate > 0 and not k.shared_target
                 else "—",
-                DUPLICATES: str(k.duplicates),
-                FAILURES: str(k.failed + k.invalid),
+                DUPLICATES: str(k.counts.duplicates),
+                FAILURES: str(k.counts.failed + k.counts.invalid),
                 STARTED: "",
             }.get(column)
         if role == PROGRESS_ROLE:
@@ -193,7 +196,7 @@ class JobsModel(QAbstractItemModel):
             shared = words.shared_target_text(k)
             lines += [shared] if shared else []
             if k.already_had:
-                lines.append(words.already_had_text(k.kept, k.already_had))
+                lines.append(words.already_had_text(k.counts.kept, k.already_had))
             lines += [f"Source problem: {e}" for e in k.source_errors]
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and k.state == "FAILURE":

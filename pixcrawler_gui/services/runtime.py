@@ -16,19 +16,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from celery_core.config import CelerySettings
-from celery_core.connection import (
+from celery_core.redis_server.connection import (
     Endpoints,
     RedisUnavailable,
     effective_settings,
     ping,
     resolve_endpoints,
 )
-from celery_core.embedded_redis import EmbeddedRedis
-from celery_core.settings_base import FileSettings, SettingsError
-from celery_core.urls import mask_url
-from pixcrawler_gui.services.broker_status import BrokerStatusMonitor, check_connection
-from pixcrawler_gui.services.cluster_monitor import ClusterMonitor
+from celery_core.redis_server.embedded import EmbeddedRedis
+from celery_core.settings.celery_settings import CelerySettings
+from celery_core.settings.file_settings import FileSettings, SettingsError
+from celery_core.settings.redis_urls import mask_url
+from pixcrawler_gui.services.background import TaskSet
+from pixcrawler_gui.services.cluster.cluster_monitor import ClusterMonitor
+from pixcrawler_gui.services.cluster.remote_workers import RemoteWorkers
 from pixcrawler_gui.services.events import (
     ConnectionCheck,
     EmbeddedServerStatus,
@@ -37,13 +38,13 @@ from pixcrawler_gui.services.events import (
     EventHub,
     Role,
 )
-from pixcrawler_gui.services.remote_workers import RemoteWorkers
-from pixcrawler_gui.services.restart_policy import RestartPolicy
+from pixcrawler_gui.services.redis.broker_status import BrokerStatusMonitor, check_connection
 from pixcrawler_gui.services.settings_editor import SaveOutcome
-from pixcrawler_gui.services.supervisor import RUNNING_STATES, LocalSupervisor
-from pixcrawler_gui.services.worker_availability import WorkerAvailability
-from pixcrawler_gui.services.worker_command import NODE_PREFIX
-from pixcrawler_gui.services.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
+from pixcrawler_gui.services.workers.restart_policy import RestartPolicy
+from pixcrawler_gui.services.workers.supervisor import RUNNING_STATES, LocalSupervisor
+from pixcrawler_gui.services.workers.worker_availability import WorkerAvailability
+from pixcrawler_gui.services.workers.worker_command import NODE_PREFIX
+from pixcrawler_gui.services.workers.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class AppServices:
         )
         self.cluster = ClusterMonitor(self.hub, self.executor, self._is_local)
         self._closed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._broker_answered = False
         self._roster: RosterKeeper | None = None
         self.availability = WorkerAvailability(self.hub)
@@ -117,7 +118,7 @@ class AppServices:
         self.availability.announce()
 
     async def _start_saved_workers(self) -> None:
-        from celery_core.settings_base import config_dir
+        from celery_core.settings.file_settings import config_dir
 
         roster = WorkerRoster(self.options.roster_path or config_dir() / FILE_NAME)
         loop = asyncio.get_running_loop()
@@ -154,7 +155,7 @@ class AppServices:
         loop = asyncio.get_running_loop()
         endpoints = await self._resolve(settings)
         effective = effective_settings(settings, endpoints)
-        from celery_core.app import create_app
+        from celery_core.worker.app import create_app
 
         self.celery = await loop.run_in_executor(self.executor, create_app, effective)
         self.endpoints = endpoints
@@ -221,7 +222,7 @@ class AppServices:
         """The settings the settings screen edits."""
         classes: list[type[FileSettings]] = [CelerySettings]
         try:
-            from celery_core.crawler.settings import CrawlerSettings
+            from celery_core.settings.crawler_settings import CrawlerSettings
         except ImportError:
             return classes
         return [*classes, CrawlerSettings]
@@ -259,9 +260,7 @@ class AppServices:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self.remote.stop()
         await self.cluster.stop()
         await self.status.stop()
@@ -285,6 +284,4 @@ class AppServices:
                 await loop.run_in_executor(self.executor, app.close)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)

@@ -16,8 +16,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
-from celery_core.config import FieldInfo, field_info
-from celery_core.settings_base import (
+from celery_core.settings.celery_settings import FieldInfo, field_info
+from celery_core.settings.file_settings import (
     Environment,
     FileSettings,
     SettingsError,

@@ -3,24 +3,24 @@ and shows the job; Run again fills the form; Show images opens the gallery on th
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from celery_core.jobs import JobSpec
-from pixcrawler_gui.icon import app_icon
+from celery_core.jobs.spec import JobSpec
+from pixcrawler_gui.desktop.icon import app_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.job_events import JobActionFailed
-from pixcrawler_gui.services.thumbnail_loader import ThumbnailLoader
-from pixcrawler_gui.views.crawl_form import CrawlForm
-from pixcrawler_gui.views.gallery import GalleryPage
-from pixcrawler_gui.views.jobs_view import JobsView
-from pixcrawler_gui.views.notifications import JobNotifications, Notifier, TrayNotifier
+from pixcrawler_gui.services.jobs.job_events import JobActionFailed
+from pixcrawler_gui.services.jobs.thumbnail_loader import ThumbnailLoader
+from pixcrawler_gui.views.crawl_form.crawl_form import CrawlForm
+from pixcrawler_gui.views.gallery.gallery import GalleryPage
+from pixcrawler_gui.views.jobs.jobs_view import JobsView
+from pixcrawler_gui.views.jobs.notifications import JobNotifications, Notifier, TrayNotifier
 
 PAGE_STYLE = """
 QLabel#SectionTitle { font-weight: 600; }
@@ -68,7 +68,7 @@ class JobPages(QObject):
         super().__init__(parent)
         self.backend = backend
         self.show_page = show_page
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         hub = backend.hub
         self.form = CrawlForm(parent)
         self.jobs = JobsView(hub, backend.service, parent)
@@ -87,7 +87,7 @@ class JobPages(QObject):
 
     def start(self, spec: JobSpec) -> None:
         self.form.start_button.setEnabled(False)
-        self._spawn(self._start(spec))
+        self._tasks.spawn(self._start(spec))
 
     async def _start(self, spec: JobSpec) -> None:
         try:
@@ -119,13 +119,6 @@ class JobPages(QObject):
         if event.action == "submit":
             self.form.show_start_problem(event.reason)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await self.gallery.stop()

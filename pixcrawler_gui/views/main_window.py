@@ -6,7 +6,14 @@ import asyncio
 from typing import Protocol
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QWindow,
+)
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -19,31 +26,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from celery_core.settings_base import FileSettings
-from pixcrawler_gui import error_dialogs
+from celery_core.settings.file_settings import FileSettings
+from pixcrawler_gui.desktop import error_dialogs
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.settings_editor import SettingsEditor
-from pixcrawler_gui.services.supervisor import Supervisor
+from pixcrawler_gui.services.workers.supervisor import Supervisor
 from pixcrawler_gui.views.close_dialog import CloseChoice, ask_close
-from pixcrawler_gui.views.form_parts import dropped_file
+from pixcrawler_gui.views.crawl_form.form_parts import dropped_file
 from pixcrawler_gui.views.job_pages import JobPages, JobsBackend
-from pixcrawler_gui.views.notifications import Notifier
-from pixcrawler_gui.views.settings_dialog import SettingsActions, SettingsDialog
+from pixcrawler_gui.views.jobs.notifications import Notifier
+from pixcrawler_gui.views.settings.settings_dialog import SettingsActions, SettingsDialog
 from pixcrawler_gui.views.status_bar import StatusBar
-from pixcrawler_gui.views.style import STYLE_SHEET, label
-from pixcrawler_gui.views.workers_panel import WorkersPanel
+from pixcrawler_gui.views.style import STYLE_SHEET
+from pixcrawler_gui.views.workers.workers_panel import WorkersPanel
 
 GEOMETRY_KEY = "main_window/geometry"
 STATE_KEY = "main_window/state"
-COMING_SOON = (
-    (
-        "crawl",
-        "New crawl",
-        "Describe a dataset: keywords, sources, how many images, where to save.",
-    ),
-    ("jobs", "Jobs", "Follow running crawls, see what each keyword collected, cancel or resume."),
-    ("gallery", "Gallery", "Browse the images of a dataset, spot bad ones and remove them."),
-)
 
 
 class WindowBackend(SettingsActions, Protocol):
@@ -122,9 +120,6 @@ class MainWindow(QMainWindow):
             self.add_page("gallery", "Gallery", self.job_pages.gallery)
             self.job_pages.jobs.start_worker.connect(self.workers_panel.start_local_worker)
             self.setAcceptDrops(True)
-        else:  # a window without the job services (some view tests)
-            for key, title, text in COMING_SOON:
-                self.add_page(key, f"{title}  (soon)", _coming_soon(title, text), enabled=False)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.setCurrentRow(0)
 
@@ -292,21 +287,7 @@ class MainWindow(QMainWindow):
         """Return once the window has been shown and painted at least once."""
         async with asyncio.timeout(timeout):
             await self._painted.wait()
-            handle = self.windowHandle()
+            handle: QWindow | None = self.windowHandle()  # None until shown, despite the stubs
             while handle is None or not handle.isExposed():
                 await asyncio.sleep(0.02)
                 handle = self.windowHandle()
-
-
-def _coming_soon(title: str, text: str) -> QWidget:
-    page = QWidget()
-    column = QVBoxLayout(page)
-    column.setContentsMargins(20, 16, 20, 12)
-    column.addWidget(label(title, "PageTitle", page, wrap=False))
-    column.addWidget(label(text, "PageSubtitle", page))
-    column.addSpacing(24)
-    column.addWidget(
-        label("Coming soon. For now, start workers on the Workers page.", "ComingSoon", page)
-    )
-    column.addStretch(1)
-    return page

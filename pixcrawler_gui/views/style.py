@@ -23,7 +23,6 @@ QLabel#FieldError {{ color: {RED}; font-size: 9pt; }}
 QLabel#EmptyTitle {{ font-size: 15pt; font-weight: 600; }}
 QLabel#EmptyText {{ color: {MUTED_TEXT}; font-size: 11pt; }}
 QLabel#Badge {{ color: {AMBER}; font-size: 9pt; }}
-QLabel#ComingSoon {{ color: {MUTED_TEXT}; font-size: 11pt; }}
 QFrame#Banner {{ background: #fff6e0; border: 1px solid #f0d9a0; border-radius: 4px; }}
 QFrame#ErrorBanner {{ background: #fdecec; border: 1px solid #f3c0c0; border-radius: 4px; }}
 QListWidget#Navigation {{ border: none; background: #f2f4f7; font-size: 11pt; padding-top: 8px; }}

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from celery import shared_task
 
-from celery_core.base import BaseTask, HttpStatusError
+from celery_core.worker.task_base import BaseTask, HttpStatusError
 
 
 def _store(task: BaseTask) -> redis.Redis:

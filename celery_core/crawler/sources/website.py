@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from celery_core.crawler.sources.page_links import page_links
-from celery_core.crawler.sources.urls import describe_url_problem, url_problem
+from celery_core.crawler.sources.url_list import describe_url_problem, url_problem
 from celery_core.crawler.types import Candidate, FetchError, PageFetcher, SourceError, TextPage
 
 

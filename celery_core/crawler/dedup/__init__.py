@@ -1,0 +1,1 @@
+"""Duplicate detection: exact (sha256) and near (dHash) indexes, in memory and shared in Redis."""

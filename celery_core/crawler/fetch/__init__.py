@@ -1,0 +1,3 @@
+"""Downloading: the aiohttp fetcher with its limits and retries, the private-address guard,
+robots.txt.
+"""

@@ -1,0 +1,3 @@
+"""The embedded Redis/Valkey server (binary discovery, process, locks, state file, control, the
+foreground runner) and which Redis a client connects to.
+"""

@@ -1,0 +1,176 @@
+"""Where settings live and how they are loaded and saved, shared by every settings class.
+
+Lookup order, lowest to highest priority:
+1. the defaults in the settings class;
+2. `<config dir>/.env`;
+3. `<config dir>/.env.<env>`, where `<env>` is `PIXCRAWLER_ENV` (`dev`, `staging` or `prod`;
+   `dev` when unset);
+4. real environment variables (`PIXCRAWLER_CELERY_*`, `PIXCRAWLER_CRAWLER_*`).
+
+The config dir is `PIXCRAWLER_CONFIG_DIR` when set, else the platform's user config
+folder (`~/.config/PixCrawler` on Linux, `~/Library/Application Support/PixCrawler` on
+macOS, `%LOCALAPPDATA%\\PixCrawler` on Windows). Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, cast
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from celery_core.settings.envfile import read_keys, update_env_file
+
+Environment = Literal["dev", "staging", "prod"]
+Restart = Literal["worker", "app", "none"]
+ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
+APP_NAME = "PixCrawler"
+
+
+def field_meta(group: str, restart: Restart = "none", **extra: Any) -> dict[str, Any]:
+    """The settings screen's metadata for a field: its group, and what must restart to apply
+    a change ("worker", "app" or "none"); extra keys such as secret=True or advanced=True."""
+    return {"group": group, "restart": restart, **extra}
+
+
+class SettingsError(ValueError):
+    """A settings value was refused; `str()` names the field and the reason."""
+
+
+def current_environment() -> Environment:
+    value = os.environ.get("PIXCRAWLER_ENV", "dev").strip().lower() or "dev"
+    if value not in ENVIRONMENTS:
+        raise SettingsError(
+            f"PIXCRAWLER_ENV={value!r} is not an environment; use one of {', '.join(ENVIRONMENTS)}"
+        )
+    return value
+
+
+def config_dir() -> Path:
+    """Where settings files live: `PIXCRAWLER_CONFIG_DIR`, else the platform's config dir."""
+    override = os.environ.get("PIXCRAWLER_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """PixCrawler's data folder: `PIXCRAWLER_DATA_DIR`, else the platform's user data dir."""
+    override = os.environ.get("PIXCRAWLER_DATA_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False)).resolve()
+
+
+def env_files(env: Environment | None = None, directory: Path | None = None) -> tuple[Path, Path]:
+    """The two files read for `env`, lowest priority first."""
+    base = directory or config_dir()
+    return base / ".env", base / f".env.{env or current_environment()}"
+
+
+def describe_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the field (and its variable) and the reason."""
+    parts = []
+    for err in exc.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:
+            parts.append(message)  # a cross-field check: its message names the fields
+            continue
+        field = ".".join(str(p) for p in err["loc"])
+        var = f" ({prefix}{field.upper()})" if prefix else ""
+        parts.append(f"{field}{var}: {message}")
+    return "; ".join(parts)
+
+
+class FileSettings(BaseSettings):
+    """Settings read from the environment's `.env` files, savable back to them."""
+
+    env_prefix_name: ClassVar[str] = ""
+
+    @classmethod
+    def load(cls, env: Environment | None = None, directory: Path | None = None) -> Self:
+        """Read the settings for `env` from the config dir and the environment."""
+        files = env_files(env, directory)
+        try:
+            return cls(_env_file=files)
+        except ValidationError as exc:
+            raise SettingsError(describe_error(exc, cls.env_prefix_name)) from exc
+
+    @classmethod
+    def env_var(cls, field: str) -> str:
+        return f"{cls.env_prefix_name}{field.upper()}"
+
+    @classmethod
+    def overridden_by_environment(cls, field: str) -> bool:
+        """True when a real environment variable sets `field`, so a saved file value is shadowed."""
+        return cls.env_var(field) in os.environ
+
+    def updated(self, **changes: Any) -> Self:
+        """A validated copy with `changes` applied; raises SettingsError naming the field."""
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        data = self.model_dump()
+        data.update(changes)
+        try:
+            # model_validate on a BaseSettings would read the environment again and let it
+            # override the explicit values; validate as a plain model instead. (The pydantic
+            # mypy plugin types model_construct as returning FileSettings, not Self.)
+            return cast(Self, type(self).model_construct(**type(self)._validate_plain(data)))
+        except ValidationError as exc:
+            raise SettingsError(describe_error(exc, self.env_prefix_name)) from exc
+
+    @classmethod
+    def _validate_plain(cls, data: dict[str, Any]) -> dict[str, Any]:
+        instance = cls(_env_file=None, **data)
+        return instance.model_dump()
+
+    def save(
+        self,
+        env: Environment | None = None,
+        directory: Path | None = None,
+    ) -> Path:
+        """Write the values that differ from what is on disk to `.env.<env>`.
+
+        Only changed keys are written; everything else in the file is kept. The whole
+        model is validated first, so an invalid value never reaches the file.
+        """
+        cls = type(self)
+        try:
+            cls._validate_plain(self.model_dump())
+        except ValidationError as exc:
+            raise SettingsError(describe_error(exc, self.env_prefix_name)) from exc
+        base_file, env_file = env_files(env, directory)
+        on_disk = cls(_env_file=(base_file, env_file))
+        changes: dict[str, object] = {}
+        for name in cls.model_fields:
+            new = getattr(self, name)
+            if new != getattr(on_disk, name):
+                changes[cls.env_var(name)] = new
+        existing = read_keys(env_file)
+        if changes or not env_file.exists():
+            private = self.holds_secret(changes) or self.holds_secret_on_disk(env_file, existing)
+            update_env_file(env_file, changes, private=private)
+        return env_file
+
+    def holds_secret(self, changes: dict[str, object]) -> bool:
+        """Whether these values include a password (the file is then made private)."""
+        return any(_has_password(v) for v in changes.values())
+
+    @staticmethod
+    def holds_secret_on_disk(path: Path, keys: dict[str, int]) -> bool:
+        if not path.exists() or not keys:
+            return False
+        return any(_has_password(line) for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def _has_password(value: object) -> bool:
+    from celery_core.settings.redis_urls import url_has_password
+
+    return isinstance(value, str) and url_has_password(value)

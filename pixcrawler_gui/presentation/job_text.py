@@ -1,0 +1,135 @@
+"""How jobs and keywords are put into words and colours in the jobs table and notifications."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from celery_core.jobs.state import JobProgress, KeywordProgress
+
+GREEN = "#2e9d5b"
+AMBER = "#d08a12"
+RED = "#d03b3b"
+GREY = "#8a8f98"
+BLUE = "#2f6fd6"
+
+JOB_STATES = {
+    "queued": ("Waiting for a worker", GREY),
+    "running": ("Running", BLUE),
+    "finishing": ("Writing labels and report", BLUE),
+    "cancelling": ("Cancelling…", AMBER),
+    "finished": ("Finished", GREEN),
+    "partial": ("Finished, some keywords short", AMBER),
+    "cancelled": ("Cancelled", AMBER),
+    "failed": ("Failed", RED),
+    "expired": ("Unknown: results expired", GREY),
+}
+KEYWORD_STATES = {
+    "PENDING": ("Waiting", GREY),
+    "STARTED": ("Starting", BLUE),
+    "PROGRESS": ("Running", BLUE),
+    "RETRY": ("Retrying after an error", AMBER),
+    "SUCCESS": ("Done", GREEN),
+    "FAILURE": ("Failed", RED),
+    "REVOKED": ("Revoked", AMBER),
+}
+FINAL_JOB_STATES = frozenset({"finished", "partial", "cancelled", "failed", "expired"})
+
+
+def job_state_text(progress: JobProgress, reason: str | None = None) -> str:
+    text = JOB_STATES.get(progress.state, (progress.state.capitalize(), GREY))[0]
+    if progress.state == "failed" and (reason or progress.error):
+        text += f": {reason or progress.error}"
+    return text
+
+
+def job_state_color(state: str) -> str:
+    return JOB_STATES.get(state, ("", GREY))[1]
+
+
+def keyword_state(k: KeywordProgress) -> tuple[str, str]:
+    text, color = KEYWORD_STATES.get(k.state, (k.state.capitalize(), GREY))
+    if k.state == "SUCCESS":
+        if k.cancelled:
+            text, color = "Cancelled", AMBER
+        elif k.partial:
+            text, color = "Done, short of the target", AMBER
+    if k.state == "FAILURE" and k.error:
+        text += f": {k.error}"
+    elif k.source_errors and k.state in ("SUCCESS", "PROGRESS"):
+        text += f" ({len(k.source_errors)} source problem{'s' * (len(k.source_errors) > 1)})"
+    return text, color
+
+
+def keyword_name(k: KeywordProgress) -> str:
+    part = f" (part {k.chunk_index + 1} of {k.chunk_count})" if k.chunk_count > 1 else ""
+    return f"{k.category} / {k.keyword}{part}"
+
+
+def keyword_progress_text(k: KeywordProgress) -> str:
+    if k.shared_target:
+        return f"{k.counts.kept} of {k.shared_target}, shared"
+    return f"{k.in_folder} of {k.target}"
+
+
+def job_progress_text(p: JobProgress) -> str:
+    return f"{p.in_folder} of {p.target}"
+
+
+def already_had_text(kept: int, already_had: int) -> str:
+    """A re-run tops a folder up: say how much of it was there before."""
+    return f"{kept} new, {already_had} already in the folder from an earlier run"
+
+
+def shared_target_text(k: KeywordProgress) -> str | None:
+    """Why a website's part can keep more or fewer than the others, or None."""
+    if not k.shared_target:
+        return None
+    return (
+        f"The {k.chunk_count} parts of this website share its {k.shared_target} images: "
+        "each takes the next picture found, so one part may keep more than another."
+    )
+
+
+def rate_text(rate: float, running: bool) -> str:
+    if not running or rate <= 0:
+        return "—"
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def when_text(timestamp: float, now: float | None = None) -> str:
+    moment = datetime.fromtimestamp(timestamp)
+    today = datetime.fromtimestamp(now or time.time()).date()
+    if moment.date() == today:
+        return f"Today {moment:%H:%M}"
+    if (today - moment.date()).days == 1:
+        return f"Yesterday {moment:%H:%M}"
+    return f"{moment:%d %b %Y %H:%M}"
+
+
+def counts_text(p: JobProgress) -> str:
+    """One line for a notification or a summary."""
+    c = p.counts
+    parts = [f"{c.kept} image{'s' * (c.kept != 1)} kept"]
+    if p.already_had:
+        parts.append(f"{p.already_had} already in the folder")
+    if c.duplicates:
+        parts.append(f"{c.duplicates} duplicate{'s' * (c.duplicates != 1)} dropped")
+    if c.invalid:
+        parts.append(f"{c.invalid} unusable")
+    if c.failed:
+        parts.append(f"{c.failed} failed download{'s' * (c.failed != 1)}")
+    return ", ".join(parts)

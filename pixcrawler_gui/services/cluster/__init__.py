@@ -1,0 +1,1 @@
+"""Every worker the broker knows, local or remote, through Celery events and inspect."""

@@ -1,0 +1,1 @@
+"""Jobs seen from the app: the watcher, submit/cancel/retry, the SQLite history, thumbnails."""

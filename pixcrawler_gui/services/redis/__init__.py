@@ -1,0 +1,1 @@
+"""Whether the broker and the result backend answer."""

@@ -1,0 +1,1 @@
+"""The Gallery page and the image detail view."""
