@@ -67,11 +67,15 @@ def download_only(urls: list[str], concurrency: int = 64) -> dict[str, Any]:
 
 
 class MemorySampler:
-    """Samples the resident memory of a process and its descendants (Linux /proc)."""
+    """Samples the resident memory of a process and its descendants (Linux /proc).
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+    `pss=True` counts each process's proportional set size (smaps_rollup) instead of its RSS:
+    pages shared by prefork children are then counted once over the tree, not once each."""
+
+    def __init__(self, pid: int, interval: float = 0.1, pss: bool = False) -> None:
         self.pid = pid
         self.interval = interval
+        self.size_mb = _pss_mb if pss else _rss_mb
         self.peak_process_mb = 0.0
         self.peak_tree_mb = 0.0
         self.cpu_s = 0.0  # user + system time of the tree since the sampler started
@@ -92,7 +96,7 @@ class MemorySampler:
     def _run(self) -> None:
         while True:
             tree = _tree(self.pid)
-            sizes = [_rss_mb(p) for p in tree]
+            sizes = [self.size_mb(p) for p in tree]
             cpu = sum(_cpu_s(p) for p in tree)
             if self._cpu_start is None:
                 self._cpu_start = cpu
@@ -149,6 +153,17 @@ def _rss_mb(pid: int) -> float:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
                 if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass

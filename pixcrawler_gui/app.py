@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from celery_core.settings.celery_settings import CelerySettings, config_dir
-from celery_core.settings.file_settings import SettingsError
 from pixcrawler_gui.services.events import EndpointState, EndpointStatus
 from pixcrawler_gui.services.jobs.jobs_runtime import JobsRuntime
 from pixcrawler_gui.services.runtime import AppServices, RuntimeOptions
@@ -75,11 +74,12 @@ def run_gui(argv: list[str]) -> int:
     from pixcrawler_gui.desktop import error_dialogs
 
     error_dialogs.install(error_dialogs.log_file())
-    try:
-        settings = CelerySettings.load()
-    except SettingsError as exc:
-        QMessageBox.critical(None, "PixCrawler cannot start", f"The settings are invalid:\n{exc}")
-        return 1
+    # A value that does not load never stops the app: it uses the default (or a lower file's
+    # value), and the window's banner names the field and the file, with a way into Settings.
+    loaded = CelerySettings.load_lenient()
+    for problem in loaded.problems:
+        log.warning("settings: %s", problem.log_line())
+    settings = loaded.settings
     import qasync
 
     from pixcrawler_gui.desktop.main_thread_gc import MainThreadGC

@@ -7,7 +7,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from celery_core.crawler.types import Counts, KeywordResult, ProgressSnapshot, Thumbnail
+from celery_core.crawler.types import (
+    Counts,
+    KeywordResult,
+    ProgressSnapshot,
+    StorageFault,
+    Thumbnail,
+)
 
 
 @dataclass
@@ -25,6 +31,7 @@ class CrawlState:
     started: float = field(default_factory=time.monotonic)
     cancelled: bool = False
     partial: bool = False
+    fault: StorageFault | None = None  # the first full-disk or refused write: the crawl stops
     version: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     thumbnails: deque[Thumbnail] = field(default_factory=deque)
@@ -51,6 +58,17 @@ class CrawlState:
         with self.lock:
             self.counts.source_errors.append(message)
             self.version += 1
+
+    def set_fault(self, fault: StorageFault) -> bool:
+        """Record why the dataset cannot be written; True for the first fault (later ones are
+        the same disk saying it again)."""
+        with self.lock:
+            if self.fault is not None:
+                return False
+            self.fault = fault
+            self.partial = True
+            self.version += 1
+            return True
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -82,4 +100,5 @@ class CrawlState:
                 cancelled=self.cancelled,
                 partial=self.partial or self.cancelled,
                 kept_paths=list(self.kept_paths),
+                fault=self.fault,
             )

@@ -9,8 +9,11 @@ Stopping: the crawl ends when `target` images are kept (counting those kept by e
 when the candidates run out, when `should_cancel()` says so, or when the task is cancelled or
 one of `stop_exceptions` is raised into it (a Celery task passes its soft-time-limit
 exception). In the last cases the result has `partial=True` and lists what was saved; files
-on disk and manifest lines are always complete. Losing the duplicate index (Redis down) is
-the one error raised (`DedupUnavailable`), so the task can be retried.
+on disk and manifest lines are always complete. A full disk or a folder that cannot be
+written (`dataset.space.storage_fault`) also stops the crawl at once: the result has
+`partial=True` and `fault` says what and where, and the image that did not fit is not counted
+as a failed download. Losing the duplicate index (Redis down) is the one error raised
+(`DedupUnavailable`), so the task can be retried.
 
 From a Celery task:
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from celery_core.crawler.crawl_state import CrawlState
+from celery_core.crawler.dataset.space import storage_fault
 from celery_core.crawler.dataset.writer import (
     Dataset,
     ExistingImages,
@@ -26,6 +27,7 @@ from celery_core.crawler.dataset.writer import (
 from celery_core.crawler.dedup.index import DedupIndex, seed_index
 from celery_core.crawler.fetch.fetcher import FetchedImage, Fetcher
 from celery_core.crawler.frontier.shared import Quota
+from celery_core.crawler.images import decode_budget
 from celery_core.crawler.images.check import CheckedImage, ImageRules, InvalidImage, check_image
 from celery_core.crawler.types import (
     CancelCheck,
@@ -94,6 +96,10 @@ class KeywordCrawl:
         self.previous_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None
         self.previous_handler = None
         self.cpu = ThreadPoolExecutor(settings.cpu_workers or os.cpu_count() or 1, "pix-check")
+        # Shared with every other crawl in this process: decodes take turns on its bytes.
+        self.budget = decode_budget.process_budget(
+            decode_budget.budget_bytes(settings.decode_memory_mb)
+        )
         self.keeper = ThreadPoolExecutor(1, "pix-keep")
         self.folder: KeywordFolder | None = None
         self.existing = ExistingImages()
@@ -144,6 +150,17 @@ class KeywordCrawl:
             loop.default_exception_handler(context)
 
     def _setup(self, seed: bool) -> None:
+        try:
+            self._prepare(seed)
+        except OSError as exc:
+            fault = storage_fault(exc, self.dataset.root)
+            if fault is None:
+                raise
+            # Nothing is fetched (`need` stays 0): the folder cannot take a single image.
+            if self.run.set_fault(fault):
+                log.error("not crawling %s: %s", self.dataset.root, exc)
+
+    def _prepare(self, seed: bool) -> None:
         run = self.run
         folder = self.dataset.prepare_folder(run.category, run.keyword)
         existing = self.dataset.existing()
@@ -281,7 +298,9 @@ class KeywordCrawl:
             return
         loop = asyncio.get_running_loop()
         try:
-            checked = await loop.run_in_executor(self.cpu, check_image, image.data, self.rules)
+            checked = await loop.run_in_executor(
+                self.cpu, check_image, image.data, self.rules, self.budget
+            )
         except InvalidImage as exc:
             run.add("invalid", exc.reason)
             return
@@ -307,7 +326,7 @@ class KeywordCrawl:
         is made under the file's final name, which no other crawl can hold."""
         run, folder = self.run, self.folder
         assert folder is not None
-        if run.counts.kept >= self.need:
+        if run.counts.kept >= self.need or run.fault is not None:
             return
         if self.quota is not None and not self.quota.take():
             loop.call_soon_threadsafe(self.stop.set)  # the item's shards have kept enough
@@ -337,11 +356,19 @@ class KeywordCrawl:
         try:
             path = self.dataset.write_image(folder, checked.ext, image.data, decide)
         except OSError as exc:
-            log.error("cannot write into %s: %s", folder.path, exc)
             for claimed in claims:
                 self.dedup.release(checked.sha256, claimed)
             self._return_quota()
-            run.add("failed", "write_error")
+            fault = storage_fault(exc, self.dataset.root, folder.path)
+            if fault is None:
+                log.error("cannot write into %s: %s", folder.path, exc)
+                run.add("failed", "write_error")
+                return
+            # A full disk or a refused folder: every image after this one would fail too.
+            # Not a failed download; the crawl stops, keeping what it saved.
+            if run.set_fault(fault):
+                log.error("stopping, cannot write into %s: %s", folder.path, exc)
+            loop.call_soon_threadsafe(self._halt, True)
             return
         except BaseException:
             self._return_quota()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,41 @@ class ProgressSnapshot:
 ProgressCallback = Callable[[ProgressSnapshot], None]
 CancelCheck = Callable[[], bool]
 
+FaultKind = Literal["disk_full", "not_writable"]
+
+
+@dataclass(frozen=True)
+class StorageFault:
+    """The dataset could not be written: the disk is full or the folder is not writable.
+
+    Not one image's problem but the whole job's: the crawl stops, keeping what it saved, and
+    so do the job's other tasks. Data only; the words are the presentation's (job_text, CLI).
+    """
+
+    kind: FaultKind
+    path: str  # the dataset root when the disk is full, the folder refused when not writable
+    free_bytes: int | None  # what the disk had left when the write failed (None: unknown)
+    error: str = ""  # the errno's name: ENOSPC, EDQUOT, EACCES, EPERM, EROFS
+    at: float = 0.0  # when it happened (time.time() on the worker)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StorageFault | None:
+        """None for anything that is not a fault's dict (an older or damaged record)."""
+        kind = data.get("kind")
+        if kind not in ("disk_full", "not_writable"):
+            return None
+        free = data.get("free_bytes")
+        return cls(
+            kind=kind,
+            path=str(data.get("path", "")),
+            free_bytes=int(free) if isinstance(free, int | float) else None,
+            error=str(data.get("error", "")),
+            at=float(data.get("at") or 0.0),
+        )
+
 
 @dataclass
 class KeywordResult:
@@ -154,12 +189,14 @@ class KeywordResult:
     cancelled: bool = False  # should_cancel said stop
     partial: bool = False  # stopped before the target or the candidates ran out
     kept_paths: list[str] = field(default_factory=list)  # relative to the dataset root
+    fault: StorageFault | None = None  # the dataset could not be written: the crawl stopped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeywordResult:
+        fault = data.get("fault")
         return cls(
             category=str(data["category"]),
             keyword=str(data["keyword"]),
@@ -169,4 +206,5 @@ class KeywordResult:
             cancelled=bool(data.get("cancelled", False)),
             partial=bool(data.get("partial", False)),
             kept_paths=[str(p) for p in data.get("kept_paths") or []],
+            fault=StorageFault.from_dict(fault) if isinstance(fault, dict) else None,
         )

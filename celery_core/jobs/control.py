@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Celery, chord
 
+from celery_core.crawler.dataset.space import SpaceCheck, check_dataset_space
 from celery_core.jobs.redis_keys import (
     JOBS_INDEX,
     cancel_key,
@@ -96,6 +97,31 @@ def submit_items(
     )
     chord(header, body, app=app).apply_async()
     return JobHandle(job_id, name, root, tuple(t["id"] for t in tasks), callback_id)
+
+
+class NotEnoughSpace(RuntimeError):
+    """The dataset's disk has too little room to start a crawl at all."""
+
+    def __init__(self, check: SpaceCheck) -> None:
+        self.check = check
+        free_mb = check.free_bytes / 1_000_000
+        floor_mb = check.floor_bytes / 1_000_000
+        super().__init__(
+            f"only {free_mb:.1f} MB free at {check.path}: too little to start a crawl (at "
+            f"least {floor_mb:.0f} MB needed). Free some space or choose another folder."
+        )
+
+
+def check_space(spec: JobSpec, output_dir: Path | None = None) -> SpaceCheck | None:
+    """Before submitting: will the job's images fit where they go? An estimate (images wanted
+    x the dataset's average image or TYPICAL_IMAGE_BYTES), measured on this computer: a worker
+    on another computer writes to its own disk, which only it can measure (it stops the job
+    when that disk is full). None when the disk cannot be measured."""
+    wanted = sum(
+        min(item.target, len(item.urls)) if item.kind == "urls" else item.target
+        for item in spec.work_items()
+    )
+    return check_dataset_space(output_dir or spec.dataset_root(), wanted)
 
 
 def submit_job(app: Celery, spec: JobSpec, output_dir: Path | None = None) -> JobHandle:

@@ -6,7 +6,10 @@ another machine, with no shared disk, sees the same as a local one.
 Keys (`<job>` is the job id):
 - `pixcrawler:job:<job>`          JSON job record: name, spec, task ids, callback id, output dir
 - `pixcrawler:jobs`               sorted set of job ids by submit time (for reattaching)
-- `pixcrawler:cancel:<job>`       present when the job was cancelled
+- `pixcrawler:cancel:<job>`       present when the job must stop: "1" when it was cancelled, a
+                                  StorageFault's JSON when its dataset could not be written
+                                  (disk full, folder refused): the first task to hit that sets
+                                  it, and every task reads it between images, on any machine
 - `pixcrawler:thumbs:<job>`       list of thumbnail records (JSON), newest last, capped
 - `pixcrawler:thumb:<job>:<n>`    the JPEG bytes of thumbnail n
 - channel `pixcrawler:thumbs:<job>` publishes each new thumbnail record
@@ -21,7 +24,7 @@ from typing import Any
 
 import redis
 
-from celery_core.crawler.types import Thumbnail
+from celery_core.crawler.types import StorageFault, Thumbnail
 
 THUMBNAILS_PER_JOB = 2000
 CANCEL_CHECK_INTERVAL_S = 0.5
@@ -125,6 +128,15 @@ class ProgressStore:
         self._cancel_cache[job_id] = (now, value)
         return value
 
+    def stop_job(self, job_id: str, fault: StorageFault) -> None:
+        """Stop every task of the job because its dataset cannot be written."""
+        request_stop(self.client, job_id, fault, self.expires_s)
+        self._cancel_cache[job_id] = (time.monotonic(), True)
+
+    def stop_fault(self, job_id: str) -> StorageFault | None:
+        """Why the job was stopped, when a fault stopped it (not cached)."""
+        return parse_stop(self.client.get(cancel_key(job_id)))
+
 
 def save_job_record(client: redis.Redis, job_id: str, record: dict[str, Any], expires: int) -> None:
     pipe = client.pipeline()
@@ -140,3 +152,20 @@ def load_job_record(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
 
 def request_cancel(client: redis.Redis, job_id: str, expires: int) -> None:
     client.set(cancel_key(job_id), "1", ex=expires)
+
+
+def request_stop(client: redis.Redis, job_id: str, fault: StorageFault, expires: int) -> bool:
+    """Raise the cancel flag with the fault as its reason; the first reason stays (a job the
+    user had cancelled stays cancelled). True when this call raised it."""
+    return bool(client.set(cancel_key(job_id), json.dumps(fault.to_dict()), ex=expires, nx=True))
+
+
+def parse_stop(raw: bytes | str | None) -> StorageFault | None:
+    """The fault in a cancel flag's value; None for a plain cancel or no flag."""
+    if not raw or raw in (b"1", "1"):
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return StorageFault.from_dict(data) if isinstance(data, dict) else None

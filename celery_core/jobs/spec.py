@@ -10,6 +10,7 @@ chunks so several workers can share it.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,15 @@ from pydantic import (
 
 from celery_core.crawler.sources.url_list import describe_url_problem, url_problem
 from celery_core.jobs.errors import JobError, describe_errors, format_path
+from celery_core.jobs.limits import (
+    MAX_JOB_BYTES,
+    MAX_URLS_FILE_BYTES,
+    dataset_folder_problem,
+    load_json,
+    path_text_problem,
+    read_capped,
+    shared_folders,
+)
 from celery_core.jobs.work_items import WebsiteSettings, WorkItem, split_urls
 
 EngineName = Literal["bing", "duckduckgo", "google", "baidu"]
@@ -145,12 +155,13 @@ def _read_urls_file(base_dir: Path, name: str) -> tuple[str, ...]:
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ValueError(f"urls_file {name!r} not found (looked for {path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"urls_file {name!r} cannot be read: {exc}") from None
+    problem = path_text_problem(name)
+    if problem:
+        raise ValueError(f"urls_file {problem}")
+    if not path.exists():
+        raise ValueError(f"urls_file {name!r} not found (looked for {path})")
+    # A cap, and regular files only: `/dev/zero` or a FIFO would otherwise be read forever.
+    text = read_capped(path, MAX_URLS_FILE_BYTES, f"urls_file {name!r}")
     urls: list[str] = []
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -241,6 +252,14 @@ class JobOptions(_Strict):
         default_factory=lambda: _formats(*LABEL_FORMATS), description="Label files to write."
     )
 
+    @field_validator("output_dir")
+    @classmethod
+    def _printable_path(cls, value: str | None) -> str | None:
+        problem = path_text_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("engines", "label_formats")
     @classmethod
     def _no_duplicates(cls, values: list[str]) -> list[str]:
@@ -278,10 +297,25 @@ class JobSpec(_Strict):
                     )
                 else:
                     seen[key] = index
-        if problems:
-            raise ValueError("\n".join(problems))
+        # Names that clean to one folder (`a/b` and `a_b`, `x.` and `x`, NFC and NFD) would
+        # share it, and a re-run would count the other's images as its own.
+        for first, second in shared_folders(self.categories):
+            problems.append(f"categories: {_clash(first, second)}")
+        for category, entries in self.categories.items():
+            names = [_display_name(entry) for entry in entries]
+            for first, second in shared_folders(names):
+                where = format_path(("categories", category), _TAGS)
+                problems.append(f"{where}: {_clash(first, second)}")
         base = (info.context or {}).get("base_dir")
         self._base_dir = Path(base) if base is not None else None
+        if self.options.output_dir and (
+            self._base_dir or Path(self.options.output_dir).is_absolute()
+        ):
+            problem = dataset_folder_problem(self.dataset_root())
+            if problem:
+                problems.append(f"options.output_dir: {problem}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def dataset_root(self) -> Path:
@@ -333,6 +367,12 @@ class JobSpec(_Strict):
         return items
 
 
+def _clash(first: str, second: str) -> str:
+    same = unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second)
+    how = " (the same letters in two Unicode forms)" if same else ""
+    return f"{first!r} and {second!r}{how} would share one folder; rename one"
+
+
 def _display_name(entry: str | WebsiteEntry | UrlListEntry) -> str:
     return entry if isinstance(entry, str) else entry.name
 
@@ -364,9 +404,9 @@ def parse_job(data: Mapping[str, Any] | str, base_dir: Path | str | None = None)
     """Validate a job given as a dict or as JSON text; `base_dir` anchors relative paths."""
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise JobError([f"line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
+            data = load_json(data)
+        except ValueError as exc:
+            raise JobError([str(exc)]) from None
     if not isinstance(data, Mapping):
         raise JobError(["expected a JSON object at the top level"])
     base = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
@@ -381,9 +421,9 @@ def load_job(path: Path | str) -> LoadedJob:
     """Read and validate a job file; errors name the file and the place in it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JobError([f"cannot read the file: {exc}"], source=str(path)) from None
+        text = read_capped(path, MAX_JOB_BYTES, "the file")
+    except ValueError as exc:
+        raise JobError([str(exc)], source=str(path)) from None
     try:
         loaded = parse_job(text, base_dir=path.parent)
     except JobError as exc:

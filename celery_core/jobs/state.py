@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from celery_core.crawler.types import Counts
+from celery_core.crawler.types import Counts, StorageFault
 from celery_core.worker.task_base import envelope_from_meta
 
 FINAL_TASK_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
@@ -36,6 +36,9 @@ class KeywordProgress:
     # The parts of one website share its images (`target` is only this part's share, and a
     # part may keep more or fewer): what they share, or 0 when this part has a target of its own.
     shared_target: int = 0
+    # Set when this task stopped because the dataset could not be written (disk full, folder
+    # refused); the job's other tasks stopped with it.
+    fault: StorageFault | None = None
 
     @property
     def done(self) -> bool:
@@ -92,6 +95,16 @@ class JobProgress:
         """What counts toward the target: kept now plus kept by earlier runs."""
         return self.counts.kept + self.already_had
 
+    @property
+    def fault(self) -> StorageFault | None:
+        """Why the job stopped when its dataset could not be written (disk full, folder
+        refused): from the final step's summary, or from the first task that hit it while the
+        others are still stopping. None otherwise."""
+        data = self.summary.get("fault")
+        if isinstance(data, dict):
+            return StorageFault.from_dict(data)
+        return next((k.fault for k in self.keywords if k.fault is not None), None)
+
 
 def keyword_progress(
     task_id: str, item: dict[str, Any], meta: dict[str, Any] | None
@@ -123,6 +136,7 @@ def keyword_progress(
         return replace(base, state=state)
     counts = info.get("counts") if isinstance(info.get("counts"), dict) else {}
     assert isinstance(counts, dict)
+    fault = info.get("fault")
     return replace(
         base,
         state=state,
@@ -133,6 +147,7 @@ def keyword_progress(
         cancelled=bool(info.get("cancelled", False)),
         partial=bool(info.get("partial", False)),
         thumbnails=tuple(int(n) for n in info.get("thumbnails", ()) or ()),
+        fault=StorageFault.from_dict(fault) if isinstance(fault, dict) else None,
     )
 
 

@@ -15,6 +15,10 @@ Files in that folder:
 Ownership: the process that starts a server, or takes over one whose starter has died,
 shuts it down in `stop()` unless other live processes that registered in `start()` still
 use it; the server then keeps running and the next `start()` takes it over.
+
+A server that died (killed, crashed) is started again by `restart()` on the same port with
+the same password and folder, so its clients reconnect with the URLs they have and find
+their data in the append-only file. The desktop app watches its server and calls it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +75,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 3
 _POLL = 0.02
+_TAIL_BYTES = 64 * 1024
 
 
 def server_dir(directory: Path | None = None) -> Path:
@@ -86,6 +93,9 @@ class EmbeddedRedis:
         self._info: ServerInfo | None = None
         self._owned = False
         self._popen: subprocess.Popen[bytes] | None = None
+        # restart() and stop() may run on different threads: one at a time, so a server
+        # started again is never left behind by a stop() that read the old one.
+        self._busy = threading.RLock()
 
     @property
     def owned(self) -> bool:
@@ -107,8 +117,26 @@ class EmbeddedRedis:
         return self.directory / LOG_FILE
 
     def running(self) -> bool:
-        """Whether the server process is still alive."""
+        """Whether the server process is still alive (a child that ended is reaped here)."""
         return self._info is not None and _alive(self._info.pid, self._popen)
+
+    @property
+    def exit_code(self) -> int | None:
+        """How the server this object started ended (negative: the signal that ended it);
+        None while it runs, or when another process started it."""
+        popen = self._popen
+        return None if popen is None else popen.poll()
+
+    def log_lines(self, count: int = 15) -> list[str]:
+        """The server's last log lines, the password masked (empty before `start()`)."""
+        if self._info is None:
+            return []
+        try:
+            size = self.log_file.stat().st_size
+        except OSError:
+            return []
+        tail = log_tail(self.log_file, max(0, size - _TAIL_BYTES), self._info.password, count)
+        return tail.splitlines()
 
     def start(self, timeout: float = 10.0) -> ServerInfo:
         """Reuse the live server recorded in the folder, or start a new one; return its info."""
@@ -121,8 +149,43 @@ class EmbeddedRedis:
         self._info = info
         return info
 
+    def restart(self, timeout: float = 10.0) -> ServerInfo:
+        """Start the server again after it stopped: the same port, password and folder.
+
+        Clients keep their URLs and reconnect by themselves; the append-only file brings the
+        data back. A server another process already started again there is joined instead.
+        Raises EmbeddedRedisError when it cannot start (another program took the port, the
+        data cannot be read...), with the server's last log lines.
+        """
+        with self._busy:
+            old = self.info
+            if self.running():
+                return old
+            self._popen = None
+            make_private_dir(self.directory)
+            with folder_lock(self.directory, timeout):
+                deadline = time.monotonic() + timeout
+                state = read_state(self.directory)
+                if state is not None and (state["port"], state["password"]) != (
+                    old.port,
+                    old.password,
+                ):
+                    state = None  # about another server: start ours on its port again
+                info = None
+                if state is not None and state["pid"] != old.pid:
+                    info = self._reuse(deadline)  # another process started it again first
+                if info is None:
+                    users = state["users"] if state is not None else ()
+                    info = self._launch(deadline, timeout, previous=old, users=users)
+            self._info = info
+            return info
+
     def stop(self, timeout: float = 10.0) -> None:
         """Shut the server down (persisting its data) if owned and unused elsewhere; idempotent."""
+        with self._busy:
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         info, owned, popen = self._info, self._owned, self._popen
         self._info, self._owned, self._popen = None, False, None
         if info is None:
@@ -186,17 +249,24 @@ class EmbeddedRedis:
         log.info("%s the Redis server pid %d on %s:%d", how, info.pid, info.host, info.port)
         return info
 
-    def _launch(self, deadline: float, timeout: float) -> ServerInfo:
+    def _launch(
+        self,
+        deadline: float,
+        timeout: float,
+        previous: ServerInfo | None = None,
+        users: Iterable[int] = (),
+    ) -> ServerInfo:
+        """A new server; with `previous`, on its port with its password (a restart)."""
         binary = self._binary or find_server_binary()
         server_lock = FileLock(self.directory / SERVER_LOCK_FILE)
         try:
             if sys.platform != "win32" and not server_lock.try_acquire():
                 stop_orphan(self.directory, server_lock, deadline)
-            password = secrets.token_urlsafe(24)
+            password = previous.password if previous else secrets.token_urlsafe(24)
             conf = write_conf(self.directory, password)
             rotate_log(self.log_file)
-            for _attempt in range(_PORT_ATTEMPTS):
-                port = free_port(HOST)
+            for _attempt in range(1 if previous else _PORT_ATTEMPTS):
+                port = previous.port if previous else free_port(HOST)
                 target = ServerInfo(HOST, port, password, 0, str(binary), str(self.directory))
                 popen, offset = self._spawn(target, conf, server_lock)
                 if server_lock.held:
@@ -205,6 +275,11 @@ class EmbeddedRedis:
                 if found is not None:
                     break
             else:
+                if previous:
+                    raise EmbeddedRedisError(
+                        f"port {port} is in use by another program: {binary} cannot start "
+                        "there again (its clients know only that port)"
+                    )
                 raise EmbeddedRedisError(f"no free port for {binary} after {_PORT_ATTEMPTS} tries")
             if server_lock.held and found.pid != popen.pid:
                 server_lock.write_text(f"{found.pid}\n")
@@ -213,6 +288,7 @@ class EmbeddedRedis:
         self._popen = popen
         self._owned = True
         me = os.getpid()
+        others = {u for u in users if u != me and process_alive(u)}
         state = {
             "pid": found.pid,
             "host": HOST,
@@ -223,11 +299,16 @@ class EmbeddedRedis:
             "data_dir": str(self.directory),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "owner_pid": me,
-            "users": [me],
+            "users": sorted(others | {me}),
         }
         write_state(self.directory, state)
         log.info(
-            "started its own server, %s (pid %d), on %s:%d", found.version, found.pid, HOST, port
+            "started its own server%s, %s (pid %d), on %s:%d",
+            " again" if previous else "",
+            found.version,
+            found.pid,
+            HOST,
+            port,
         )
         return info_from_state(state, self.directory)
 

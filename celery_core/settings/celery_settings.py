@@ -330,5 +330,6 @@ def field_info(cls: type[FileSettings] = CelerySettings) -> list[FieldInfo]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> CelerySettings:
-    """The settings of this process, read once on first use."""
-    return CelerySettings.load()
+    """The settings of this process, read once on first use; a value that does not load is
+    logged (one line) and replaced by its default, so a damaged file never stops a worker."""
+    return CelerySettings.load_warning()

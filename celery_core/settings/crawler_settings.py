@@ -183,6 +183,18 @@ class CrawlerSettings(FileSettings):
         "decoding) are refused: protects memory against decompression bombs.",
         json_schema_extra=field_meta("Images"),
     )
+    decode_memory_mb: int = Field(
+        0,
+        ge=0,
+        le=1024 * 1024,
+        title="Decode memory per worker process (MB)",
+        description="Memory the image checks of one worker process may use for decoding at "
+        "once, estimated from each file's header before decoding. Images wait their turn for "
+        "it; one needing more than all of it is refused as too_large_to_decode. 0: automatic, "
+        "a 64th of this computer's memory for the whole worker (at most 160 MB) shared by its "
+        "pool processes, at least 32 MB each. Raise it to keep very large pictures.",
+        json_schema_extra=field_meta("Images"),
+    )
     allowed_formats: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["JPEG", "PNG", "WEBP", "GIF", "BMP"],
         title="Image formats to keep",

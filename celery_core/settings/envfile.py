@@ -2,7 +2,9 @@
 
 `save()` must change only the keys it was asked to change: comments, blank lines,
 unknown keys and the order of lines all survive, and the file is replaced
-atomically so a crash never leaves it half-written.
+atomically so a crash never leaves it half-written. Bytes that are not UTF-8 survive as
+they were, unless the caller names their line as unreadable: such a line is kept as a comment
+(or replaced, when it was meant to set a key being written).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,\-*?=]*$")
+_KEY_START = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def format_value(value: object) -> str:
@@ -40,11 +43,18 @@ def read_keys(path: Path) -> dict[str, int]:
     found: dict[str, int] = {}
     if not path.exists():
         return found
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for number, line in enumerate(read_lines(path)):
         match = _LINE.match(line)
         if match:
             found[match.group(1)] = number
     return found
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of `path` (split as python-dotenv counts them); bytes that are not UTF-8 are
+    kept as surrogate escapes, so writing the lines back gives the same bytes."""
+    data = path.read_bytes()
+    return [raw.decode("utf-8", "surrogateescape") for raw in data.splitlines()]
 
 
 def update_env_file(
@@ -52,26 +62,42 @@ def update_env_file(
     changes: Mapping[str, object],
     removals: frozenset[str] = frozenset(),
     private: bool = False,
+    unreadable: Mapping[int, str] | None = None,
 ) -> None:
     """Set `changes` (KEY -> value) and drop `removals` in `path`, atomically.
 
     Lines that define other keys, comments and blank lines are kept as they were.
     With `private`, the file is made readable by its owner only (it holds a password).
+    `unreadable` maps 0-based line numbers to why no load can read them: such a line becomes
+    a comment holding its text, or the new value when it was meant to set a key in `changes`.
     """
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    pending = dict(changes)
+    lines = read_lines(path) if path.exists() else []
+    unreadable = unreadable or {}
+    written: set[str] = set()
     out: list[str] = []
-    for line in lines:
+    for index, line in enumerate(lines):
+        if index in unreadable:
+            start = _KEY_START.match(line)
+            if start is not None and start.group(1) in changes:
+                key = start.group(1)
+                out.append(f"{key}={format_value(changes[key])}")
+                written.add(key)
+            else:
+                text = line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                out.append(f"# PixCrawler could not read this line ({unreadable[index]}): {text}")
+            continue
         match = _LINE.match(line)
         key = match.group(1) if match else None
         if key is not None and key in removals:
             continue
-        if key is not None and key in pending:
-            out.append(f"{key}={format_value(pending.pop(key))}")
+        if key is not None and key in changes:
+            out.append(f"{key}={format_value(changes[key])}")
+            written.add(key)
             continue
         out.append(line)
-    for key, value in pending.items():
-        out.append(f"{key}={format_value(value)}")
+    for key, value in changes.items():
+        if key not in written:
+            out.append(f"{key}={format_value(value)}")
     text = "\n".join(out) + ("\n" if out else "")
     atomic_write_text(path, text, private=private)
 
@@ -83,7 +109,7 @@ def atomic_write_text(path: Path, text: str, private: bool = False) -> None:
     mode = 0o600 if private else existing_mode
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

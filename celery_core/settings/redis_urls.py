@@ -7,7 +7,8 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", ""})
-_URL_IN_TEXT = re.compile(r"\b(rediss?|unix|amqps?|https?)://([^\s/@:]*):([^\s/@]+)@")
+# Any scheme: a proxy (socks5://, http://) or a broker URL may carry a password.
+_URL_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^\s/@:]*):([^\s/@]+)@")
 
 
 def check_redis_url(url: str) -> str:

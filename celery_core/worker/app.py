@@ -14,8 +14,9 @@ from kombu import Exchange, Queue
 from celery_core.settings.celery_settings import CelerySettings, get_settings
 
 # Importing leases connects the worker signal handlers that renew and sweep message leases:
-# every app this module builds hands a dead worker's messages back quickly.
-from celery_core.worker import leases  # noqa: F401
+# every app this module builds hands a dead worker's messages back quickly. broker_loss keeps
+# a worker that loses Redis alive, so it reconnects when Redis is back.
+from celery_core.worker import broker_loss, leases  # noqa: F401
 
 QUEUE_CRAWL = "crawl"
 QUEUE_VALIDATION = "validation"
@@ -73,6 +74,9 @@ def celery_config(settings: CelerySettings) -> dict[str, Any]:
         "result_expires": settings.result_expires,
         "result_backend_always_retry": True,
         "result_backend_max_retries": 20,
+        # Retried writes sleep at most 1 s (Celery's default is 10 s): a worker blocked in them
+        # while Redis restarts goes on within a second of its return.
+        "result_backend_max_sleep_between_retries_ms": 1000,
         "task_acks_late": settings.task_acks_late,
         "task_acks_on_failure_or_timeout": True,
         "task_reject_on_worker_lost": settings.task_reject_on_worker_lost,

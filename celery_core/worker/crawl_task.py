@@ -6,6 +6,7 @@ Kept apart from `tasks.py` so that the task module stays a list of thin, named e
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,17 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from celery_core.crawler.dataset.labels import write_labels
 from celery_core.crawler.dataset.report import build_report, write_report
+from celery_core.crawler.dataset.space import storage_fault
 from celery_core.crawler.dedup.redis_index import RedisDedupIndex
 from celery_core.crawler.engine import run_keyword
 from celery_core.crawler.frontier.redis_queue import RedisFrontier, RedisQuota
-from celery_core.crawler.types import Counts, KeywordResult, ProgressSnapshot
+from celery_core.crawler.types import Counts, KeywordResult, ProgressSnapshot, StorageFault
 from celery_core.crawler.work import candidates_for
 from celery_core.jobs.redis_keys import ProgressStore, load_job_record
 from celery_core.jobs.work_items import WorkItem
 from celery_core.settings.crawler_settings import CrawlerSettings
+
+log = logging.getLogger(__name__)
 
 
 def dataset_id(root: str, threshold: int) -> str:
@@ -42,7 +46,7 @@ def run_crawl_item(
     task: Task, job_id: str, root: str, item_data: dict[str, Any], options: dict[str, Any]
 ) -> dict[str, Any]:
     item = WorkItem.from_dict(item_data)
-    settings = CrawlerSettings.load()
+    settings = CrawlerSettings.load_warning()  # a bad value: its default, logged once
     store = _store(task)
     threshold = int(options.get("dedup_threshold", 6))
     dedup = RedisDedupIndex(
@@ -103,6 +107,13 @@ def run_crawl_item(
             # its own images.
             count_existing=item.chunk_count == 1,
         )
+        if result.fault is not None:
+            # The disk is full or the folder refused: the job's other tasks, on this machine
+            # or another, read the flag between images and stop too.
+            try:
+                store.stop_job(job_id, result.fault)
+            except Exception:
+                log.exception("could not ask the other tasks of job %s to stop", job_id)
     finally:
         store.client.close()
     for engine, reason in failures:
@@ -136,6 +147,7 @@ def _merge_chunks(results: list[dict[str, Any]]) -> list[KeywordResult]:
             elapsed_s=max(total.elapsed_s, one.elapsed_s),
             cancelled=total.cancelled or one.cancelled,
             partial=total.partial or one.partial,
+            fault=total.fault or one.fault,
         )
     return list(merged.values())
 
@@ -152,20 +164,34 @@ def finalize(
     try:
         record = load_job_record(store.client, job_id) or {}
         cancelled = store.is_cancelled(job_id)
+        fault = store.stop_fault(job_id)
     finally:
         store.client.close()
     keywords = _merge_chunks(results)
+    fault = fault or next((kw.fault for kw in keywords if kw.fault is not None), None)
     submitted = float(record.get("submitted_at", time.time()))
     elapsed = time.time() - submitted
     report = build_report(keywords, title=name, elapsed_s=elapsed)
-    json_path, md_path = write_report(Path(root), report)
+    json_path: Path | None = None
+    md_path: Path | None = None
     labels: list[str] = []
-    if options.get("generate_labels", True):
-        labels = [str(p) for p in write_labels(Path(root), options.get("label_formats", ()))]
+    try:
+        if fault is not None:
+            report["stopped_by"] = fault.to_dict()
+        json_path, md_path = write_report(Path(root), report)
+        if options.get("generate_labels", True):
+            labels = [str(p) for p in write_labels(Path(root), options.get("label_formats", ()))]
+    except OSError as exc:
+        # The disk filled up (or the folder turned read-only) under the report: the images
+        # and the manifest are what counts, and the job says why it has no report.
+        fault = fault or _fault_or_raise(exc, root)
+        log.error("job %s: no report or labels in %s: %s", job_id, root, exc)
     totals = Counts()
     for kw in keywords:
         totals.merge(kw.counts)
-    if cancelled or any(kw.cancelled for kw in keywords):
+    if fault is not None:
+        state = "failed"  # stopped by a full disk or a refused folder: the summary says which
+    elif cancelled or any(kw.cancelled for kw in keywords):
         state = "cancelled"
     elif any(kw.partial for kw in keywords):
         state = "partial"
@@ -180,7 +206,15 @@ def finalize(
         "failed": totals.failed,
         "elapsed_s": round(elapsed, 2),
         "output_dir": root,
-        "report": str(md_path),
-        "report_json": str(json_path),
+        "report": str(md_path) if md_path else None,
+        "report_json": str(json_path) if json_path else None,
         "labels": labels,
+        "fault": fault.to_dict() if fault is not None else None,
     }
+
+
+def _fault_or_raise(exc: OSError, root: str) -> StorageFault:
+    fault = storage_fault(exc, Path(root))
+    if fault is None:
+        raise exc
+    return fault

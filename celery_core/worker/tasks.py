@@ -21,6 +21,24 @@ def _preload_crawler(**_: Any) -> None:
     import celery_core.worker.crawl_task  # noqa: F401
 
 
+@worker_init.connect
+def _share_pool_size(sender: Any = None, **_: Any) -> None:
+    """Tell the pool processes, through their environment (inherited when the pool starts),
+    how many of them share this computer's memory: each sizes its decode memory from it.
+    A prefork pool has one process per task slot; threads and solo pools run in one process."""
+    from celery_core.crawler.images.decode_budget import POOL_PROCESSES_ENV
+
+    pool = getattr(sender, "pool_cls", "")
+    name = pool if isinstance(pool, str) else f"{pool.__module__}.{pool.__qualname__}"
+    concurrency = getattr(sender, "concurrency", 1)
+    prefork = any(word in name.lower() for word in ("prefork", "processes"))
+    if not prefork:
+        processes = 1
+    else:  # "auto" is resolved by Celery later, to the CPUs at most
+        processes = concurrency if isinstance(concurrency, int) else (os.cpu_count() or 1)
+    os.environ[POOL_PROCESSES_ENV] = str(max(1, processes))
+
+
 @shared_task(bind=True, base=BaseTask, name="pixcrawler.health_check")
 def health_check(self: BaseTask, echo: str = "pong") -> dict[str, Any]:
     """A round trip through a worker: proves dispatch, execution and result storage."""

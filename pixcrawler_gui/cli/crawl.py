@@ -47,6 +47,15 @@ def _err(message: str) -> None:
     fail(message)
 
 
+def _out_problem(out: Path | None) -> str | None:
+    """Why `--out` cannot hold the dataset (the job file's own output_dir is checked on load)."""
+    if out is None:
+        return None
+    from celery_core.jobs.limits import dataset_folder_problem, path_text_problem
+
+    return path_text_problem(str(out)) or dataset_folder_problem(out.expanduser().absolute())
+
+
 def run(args: argparse.Namespace) -> int:
     from celery_core.jobs.spec import JobError, load_job
 
@@ -55,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
     except JobError as exc:
         _err(str(exc))
         return EXIT_USAGE
+    problem = _out_problem(args.out)
+    if problem:
+        _err(f"--out {problem}")
+        return EXIT_USAGE
     for warning in loaded.warnings:
         _err(f"warning: {warning}")
+    if not _room_for(loaded.spec, args.out):
+        return EXIT_FAILED
     with _services(args.local_worker) as (app, worker_ok):
         if not worker_ok:
             _err(
@@ -72,6 +87,24 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(out) if args.json else f"submitted job {handle.job_id}")
             return EXIT_OK
         return _follow(app, handle, args.json)
+
+
+def _room_for(spec: Any, out: Path | None) -> bool:
+    """Warn when the job will clearly not fit on its disk; False when too little room is
+    left to start at all."""
+    from celery_core.jobs.control import NotEnoughSpace, check_space
+    from pixcrawler_gui.presentation.job_text import space_text
+
+    check = check_space(spec, out)
+    if check is None:
+        return True
+    if check.refused:
+        _err(str(NotEnoughSpace(check)))
+        return False
+    warning = space_text(check)
+    if warning:
+        _err(f"warning: {warning}")
+    return True
 
 
 def _follow(app: Any, handle: Any, as_json: bool) -> int:
@@ -120,7 +153,19 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
             for k in progress.keywords
         ],
     }
-    if progress.error:
+    fault = progress.fault
+    if fault is not None:
+        from pixcrawler_gui.presentation.job_text import fault_text
+
+        # Stopped because the dataset could not be written: what, where, how much room was left.
+        summary["error"] = fault_text(fault)
+        summary["fault"] = {
+            "kind": fault.kind,  # disk_full or not_writable
+            "path": fault.path,
+            "free_bytes": fault.free_bytes,
+            "errno": fault.error,  # ENOSPC, EDQUOT, EACCES, EPERM or EROFS
+        }
+    elif progress.error:
         summary["error"] = progress.error
     if as_json:
         print(json.dumps(summary))

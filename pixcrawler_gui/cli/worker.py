@@ -26,9 +26,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from celery_core.settings.celery_settings import CelerySettings
+    from celery_core.settings.crawler_settings import CrawlerSettings
     from celery_core.worker.app import create_app
 
-    settings = _worker_settings(CelerySettings.load())
+    # A value that does not load never stops a worker (a supervisor would only restart it
+    # into the same error): it starts with the default, and says so in one line per problem.
+    settings = _worker_settings(CelerySettings.load_warning(warn=_warn))
+    CrawlerSettings.load_warning(warn=_warn)  # crawl tasks read these again; said once here
     if args.pool:
         settings = settings.updated(worker_pool=args.pool)
     if args.concurrency:
@@ -56,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("OBJC_DISABLE_INITIALIZE_FORK_SAFETY", "YES")
     app.worker_main(argv)
     return 0
+
+
+def _warn(line: str) -> None:
+    print(f"pixcrawler worker: warning: settings: {line}", file=sys.stderr, flush=True)
 
 
 def _worker_settings(settings: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Fed by the job events (history at start, the watcher while jobs run). Each job gets a serial
 number at insertion; child indexes carry it as their internal id, so they stay valid while
-new jobs are inserted above.
+new jobs are inserted above. While the watcher cannot reach Redis (`WatcherLink`), jobs that
+have not ended show as paused, without a rate or time left that would no longer be true.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from celery_core.jobs.state import JobProgress, KeywordProgress
 from pixcrawler_gui.models.icons import dot_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.presentation import job_text as words
+from pixcrawler_gui.presentation import redis_text
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.jobs.job_events import (
     JobEnded,
@@ -26,6 +28,7 @@ from pixcrawler_gui.services.jobs.job_events import (
     JobReason,
     JobRemoved,
     JobUpdated,
+    WatcherLink,
 )
 
 COLUMNS = (
@@ -36,6 +39,7 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (kept, target, state colour, tex
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 _Index = QModelIndex | QPersistentModelIndex
 _RUNNING = frozenset({"running", "cancelling", "finishing"})
+_KEYWORD_ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
 @dataclass(eq=False)  # rows are compared by identity: `list.index` must not compare jobs
@@ -61,12 +65,14 @@ class JobsModel(QAbstractItemModel):
         self._by_id: dict[str, JobRow] = {}
         self._by_serial: dict[int, JobRow] = {}
         self._serial = 0
+        self.redis_reachable = True  # as the watcher last found it
         subscribe_for(self, hub, JobListed, self.on_listed)
         subscribe_for(self, hub, JobUpdated, lambda e: self._update(e.progress))
         subscribe_for(self, hub, JobEnded, self.on_ended)
         subscribe_for(self, hub, JobReason, self.on_reason)
         subscribe_for(self, hub, JobExpired, self.on_expired)
         subscribe_for(self, hub, JobRemoved, self.on_removed)
+        subscribe_for(self, hub, WatcherLink, self.on_link)
 
     # -- structure -----------------------------------------------------------------------------
 
@@ -130,14 +136,24 @@ class JobsModel(QAbstractItemModel):
             return None
         return self._keyword_data(keywords[index.row()], job, index.column(), role)
 
+    def paused(self, job: JobRow) -> bool:
+        """Whether the job waits for Redis to answer (it has not ended and Redis is away)."""
+        return not self.redis_reachable and not job.ended
+
+    def state_text(self, job: JobRow) -> str:
+        if self.paused(job):
+            return redis_text.JOB_PAUSED
+        return words.job_state_text(job.progress, job.reason)
+
     def _job_data(self, job: JobRow, column: int, role: int) -> Any:
         p = job.progress
-        color = words.job_state_color(p.state)
+        paused = self.paused(job)
+        color = redis_text.PAUSED_COLOR if paused else words.job_state_color(p.state)
         if role == Qt.ItemDataRole.DisplayRole:
-            running = p.state in _RUNNING
+            running = p.state in _RUNNING and not paused
             return {
                 NAME: job.info.name,
-                STATE: words.job_state_text(p, job.reason),
+                STATE: self.state_text(job),
                 PROGRESS: words.job_progress_text(p),
                 RATE: words.rate_text(p.rate, running),
                 ETA: words.duration_text(p.eta_s) if running else "—",
@@ -162,7 +178,9 @@ class JobsModel(QAbstractItemModel):
                 f"{p.counts.failed} downloads failed, "
                 f"{p.counts.invalid} files were not usable images"
             )
-        lines = [f"{job.info.name} — {words.job_state_text(p, job.reason)}"]
+        lines = [f"{job.info.name} — {self.state_text(job)}"]
+        if self.paused(job):
+            lines.append(redis_text.PAUSED_WHY)
         if job.reason and p.state != "failed":
             lines.append(f"Why: {job.reason}")
         if p.already_had:
@@ -172,8 +190,11 @@ class JobsModel(QAbstractItemModel):
 
     def _keyword_data(self, k: KeywordProgress, job: JobRow, column: int, role: int) -> Any:
         text, color = words.keyword_state(k)
+        paused = self.paused(job) and k.state not in _KEYWORD_ENDED
+        if paused:
+            text, color = redis_text.KEYWORD_PAUSED, redis_text.PAUSED_COLOR
         if role == Qt.ItemDataRole.DisplayRole:
-            running = k.state in ("PROGRESS", "STARTED")
+            running = k.state in ("PROGRESS", "STARTED") and not paused
             return {
                 NAME: words.keyword_name(k),
                 STATE: text,
@@ -264,6 +285,22 @@ class JobsModel(QAbstractItemModel):
         if job is not None:
             job.reason = event.reason
             self._changed(job)
+
+    def on_link(self, event: WatcherLink) -> None:
+        """Redis went away or came back: every job that has not ended is shown again."""
+        if event.connected == self.redis_reachable:
+            return
+        self.redis_reachable = event.connected
+        for job in self._rows:
+            if job.ended:
+                continue
+            self._changed(job)
+            count = len(job.progress.keywords)
+            if count:
+                parent = self.index(self._rows.index(job), 0)
+                self.dataChanged.emit(
+                    self.index(0, 0, parent), self.index(count - 1, len(COLUMNS) - 1, parent)
+                )
 
     def on_expired(self, event: JobExpired) -> None:
         job = self._by_id.get(event.job_id)

@@ -1,9 +1,11 @@
-"""The workers table: one row per local or remote worker, fed by `WorkerChanged` events."""
+"""The workers table: one row per local or remote worker, fed by `WorkerChanged` events, with
+the latest crashes of each (`WorkerCrashed`) kept for the Workers page to tell."""
 
 from __future__ import annotations
 
 import math
 import socket
+from collections import deque
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
@@ -11,10 +13,12 @@ from PySide6.QtGui import QColor
 
 from pixcrawler_gui.models.icons import dot_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.presentation.worker_text import clock_text
 from pixcrawler_gui.services.events import (
     EventHub,
     Location,
     WorkerChanged,
+    WorkerCrashed,
     WorkerRemoved,
     WorkerSnapshot,
     WorkerState,
@@ -23,6 +27,8 @@ from pixcrawler_gui.services.events import (
 COLUMNS = ("Worker", "Where", "State", "Pool", "Concurrency", "Queues")
 STATE_COLUMN = COLUMNS.index("State")
 SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 1
+CRASHES_KEPT = 5  # per worker, newest last
+_CRASH_STATES = (WorkerState.CRASHED, WorkerState.RESTARTING, WorkerState.FAILED)
 
 STATE_COLORS = {
     WorkerState.STARTING: "#8a8f98",
@@ -72,8 +78,10 @@ class WorkersModel(QAbstractTableModel):
         super().__init__(parent)
         self._host = hostname or socket.gethostname()
         self._rows: list[WorkerSnapshot] = []
+        self._crashes: dict[str, deque[WorkerCrashed]] = {}
         subscribe_for(self, hub, WorkerChanged, self.on_changed)
         subscribe_for(self, hub, WorkerRemoved, self.on_removed)
+        subscribe_for(self, hub, WorkerCrashed, self.on_crashed)
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -132,7 +140,26 @@ class WorkersModel(QAbstractTableModel):
         self._rows[row] = snapshot
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
+    def crashes(self, worker_id: str) -> list[WorkerCrashed]:
+        """The worker's latest crashes not cleared yet, newest first."""
+        return list(reversed(self._crashes.get(worker_id, ())))
+
+    def on_crashed(self, event: WorkerCrashed) -> None:
+        kept = self._crashes.setdefault(event.worker_id, deque(maxlen=CRASHES_KEPT))
+        kept.append(event)
+        self._row_changed(event.worker_id)
+
+    def clear_crashes(self, worker_id: str) -> None:
+        if self._crashes.pop(worker_id, None):
+            self._row_changed(worker_id)
+
+    def _row_changed(self, worker_id: str) -> None:
+        row = self.row_of(worker_id)
+        if row >= 0:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
     def on_removed(self, event: WorkerRemoved) -> None:
+        self._crashes.pop(event.worker_id, None)
         row = self.row_of(event.worker_id)
         if row >= 0:
             self.beginRemoveRows(QModelIndex(), row, row)
@@ -150,15 +177,18 @@ class WorkersModel(QAbstractTableModel):
                 return "This computer, in background (watched)"
             return "Remote (watched)"
         if name == "State":
-            return state_text(snapshot)
+            text = state_text(snapshot)
+            crashes = self._crashes.get(snapshot.worker_id)
+            if crashes and snapshot.state not in _CRASH_STATES:
+                text += f" · last crash at {clock_text(crashes[-1].at)}"
+            return text
         if name == "Pool":
             return snapshot.pool or "—"
         if name == "Concurrency":
             return str(snapshot.concurrency) if snapshot.concurrency else "—"
         return ", ".join(snapshot.queues) if snapshot.queues else "—"
 
-    @staticmethod
-    def _tooltip(snapshot: WorkerSnapshot) -> str:
+    def _tooltip(self, snapshot: WorkerSnapshot) -> str:
         lines = [snapshot.node]
         if snapshot.location == Location.REMOTE:
             lines.append(
@@ -173,4 +203,7 @@ class WorkersModel(QAbstractTableModel):
             lines.append(f"Restarted {snapshot.restarts} time(s) after crashes")
         if snapshot.error:
             lines.append(f"Last problem: {snapshot.error}")
+        crashes = self._crashes.get(snapshot.worker_id)
+        if crashes:
+            lines.append(f"Latest crash: {clock_text(crashes[-1].at)} (details below the table)")
         return "\n".join(lines)

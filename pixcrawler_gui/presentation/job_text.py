@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from celery_core.crawler.dataset.space import SpaceCheck
+from celery_core.crawler.types import StorageFault
 from celery_core.jobs.state import JobProgress, KeywordProgress
 
 GREEN = "#2e9d5b"
@@ -38,9 +40,55 @@ FINAL_JOB_STATES = frozenset({"finished", "partial", "cancelled", "failed", "exp
 
 def job_state_text(progress: JobProgress, reason: str | None = None) -> str:
     text = JOB_STATES.get(progress.state, (progress.state.capitalize(), GREY))[0]
-    if progress.state == "failed" and (reason or progress.error):
+    fault = progress.fault
+    if progress.state == "failed" and fault is not None:
+        text += f": {fault_text(fault)}"
+    elif progress.state == "failed" and (reason or progress.error):
         text += f": {reason or progress.error}"
+    elif progress.state == "cancelling" and fault is not None:
+        text = f"Stopping: {fault_text(fault)}"
     return text
+
+
+def failure_text(progress: JobProgress) -> str | None:
+    """Why a job failed, in words, when it says."""
+    return fault_text(progress.fault) if progress.fault is not None else progress.error
+
+
+def size_text(n: int) -> str:
+    """Bytes as a person reads free space on a disk: 0 MB, 0.4 MB, 45 MB, 1.3 GB."""
+    mb = n / 1_000_000
+    if mb >= 1000:
+        return f"{mb / 1000:.1f} GB"
+    if mb < 0.05:
+        return "0 MB"
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"
+
+
+def fault_text(fault: StorageFault) -> str:
+    """A full disk or a refused folder in plain words, naming where."""
+    free = f" ({size_text(fault.free_bytes)} free)" if fault.free_bytes is not None else ""
+    if fault.kind == "disk_full":
+        if fault.error == "EDQUOT":
+            return f"Disk quota used up at {fault.path}{free}"
+        return f"Disk full at {fault.path}{free}"
+    if fault.error == "EROFS":
+        return f"Can't write to {fault.path}: the disk is read-only"
+    return f"Can't write to {fault.path}: permission denied"
+
+
+def space_text(check: SpaceCheck) -> str | None:
+    """The warning for a job that will clearly not fit on its disk; None when it will. (A job
+    with less than the floor left is refused: `jobs.control.NotEnoughSpace` says so.)"""
+    if check.fits:
+        return None
+    free = size_text(check.free_bytes)
+    each = f"{max(1, round(check.typical_bytes / 1000))} KB"
+    return (
+        f"Only {free} free at {check.path}: {check.images} images need about "
+        f"{size_text(check.needed_bytes)} (at {each} each), so only about "
+        f"{check.images_that_fit} will fit. The job stops when the disk is full."
+    )
 
 
 def job_state_color(state: str) -> str:
@@ -54,7 +102,9 @@ def keyword_state(k: KeywordProgress) -> tuple[str, str]:
             text, color = "Cancelled", AMBER
         elif k.partial:
             text, color = "Done, short of the target", AMBER
-    if k.state == "FAILURE" and k.error:
+    if k.fault is not None:
+        text, color = f"Stopped: {fault_text(k.fault)}", RED
+    elif k.state == "FAILURE" and k.error:
         text += f": {k.error}"
     elif k.source_errors and k.state in ("SUCCESS", "PROGRESS"):
         text += f" ({len(k.source_errors)} source problem{'s' * (len(k.source_errors) > 1)})"

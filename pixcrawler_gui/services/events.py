@@ -36,15 +36,36 @@ class EndpointStatus:
     retry_in: float | None = None
 
 
+class OwnServerState(StrEnum):
+    RUNNING = "running"  # answering on its port
+    DOWN = "down"  # its process ended unexpectedly; it starts again in `restart_in` seconds
+    RESTARTING = "restarting"  # starting again now, on the same port with the same password
+    FAILED = "failed"  # it ended too often in a row, or cannot start: not started again
+    STOPPED = "stopped"  # stopped with the app
+    UNAVAILABLE = "unavailable"  # no Redis at all, and none could be started (`error`)
+
+
 @dataclass(frozen=True)
 class EmbeddedServerStatus:
-    """PixCrawler's own Redis server: started (because `replaces` did not answer) or stopped."""
+    """PixCrawler's own Redis server: started (because `replaces` did not answer), down and
+    being started again, failed, or stopped."""
 
-    running: bool
+    state: OwnServerState
     port: int | None = None
     version: str = ""
     replaces: str | None = None  # masked URL of the configured server that was down
-    error: str | None = None
+    error: str | None = None  # why it could not start, or why no Redis is available
+    restarts: int = 0  # times it was started again after ending unexpectedly
+    crashes_in_a_row: int = 0  # as the restart policy counts them
+    restart_in: float | None = None  # seconds until it starts again (DOWN)
+    exit_code: int | None = None  # how its process ended, when known (None: a signal did)
+    signal: int | None = None  # the signal that ended it (POSIX), when one did
+    down_since: float | None = None  # wall-clock time (time.time()) it was seen to end
+    last_lines: tuple[str, ...] = ()  # the end of its log, passwords masked (FAILED)
+
+    @property
+    def running(self) -> bool:
+        return self.state == OwnServerState.RUNNING
 
 
 class WorkerState(StrEnum):
@@ -119,6 +140,42 @@ class NodeEvent:
     processed: int = 0
     freq: float = 2.0
     timestamp: float = 0.0
+
+
+TaskEventKind = Literal["received", "started", "ended"]
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A Celery event about one task on one worker node, from Redis: the worker took the task
+    (received: reserved or about to run), started it, or is done with it (succeeded, failed,
+    retried, rejected or revoked)."""
+
+    node: str
+    kind: TaskEventKind
+    task_id: str
+
+
+@dataclass(frozen=True)
+class WorkerCrashed:
+    """A local worker stopped without being asked to.
+
+    The tasks it held (running or taken ahead) go back to their queue and run again
+    (docs/task-results.md): `tasks_handed_back` counts them, `task_ids` names those the app
+    saw it take (Celery task events), so jobs can be matched.
+    """
+
+    worker_id: str
+    node: str
+    at: float  # wall-clock time (time.time()) the app saw it stop
+    exit_code: int | None  # None when a signal ended it
+    signal: int | None  # the signal that killed it (POSIX), when one did
+    restarted: bool  # the supervisor starts it again; False: it gave up (the worker failed)
+    restart_in: float | None  # seconds until that restart
+    crashes_in_a_row: int  # as the restart policy counts them
+    previous_crash_at: float | None  # this worker's crash before this one, if any
+    tasks_handed_back: int
+    task_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The services of a running app, wired together, with a start and an orderly shutdown.
 
 Start: resolve the endpoints in a thread (start the embedded Redis if the local one is
-down), then start the status checks, the event receiver and worker supervision.
+down, and keep it running: `OwnRedisKeeper`), then start the status checks, the event
+receiver and worker supervision.
 Shutdown: background tasks first, then the workers, then clients, then the embedded server.
 """
 
@@ -25,7 +26,7 @@ from celery_core.redis_server.connection import (
 )
 from celery_core.redis_server.embedded import EmbeddedRedis
 from celery_core.settings.celery_settings import CelerySettings
-from celery_core.settings.file_settings import FileSettings, SettingsError
+from celery_core.settings.file_settings import FileSettings
 from celery_core.settings.redis_urls import mask_url
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.cluster.cluster_monitor import ClusterMonitor
@@ -36,9 +37,11 @@ from pixcrawler_gui.services.events import (
     EndpointState,
     EndpointStatus,
     EventHub,
+    OwnServerState,
     Role,
 )
 from pixcrawler_gui.services.redis.broker_status import BrokerStatusMonitor, check_connection
+from pixcrawler_gui.services.redis.own_server import OWN_REDIS_POLICY, OwnRedisKeeper
 from pixcrawler_gui.services.settings_editor import SaveOutcome
 from pixcrawler_gui.services.workers.restart_policy import RestartPolicy
 from pixcrawler_gui.services.workers.supervisor import RUNNING_STATES, LocalSupervisor
@@ -47,6 +50,10 @@ from pixcrawler_gui.services.workers.worker_command import NODE_PREFIX
 from pixcrawler_gui.services.workers.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
 
 log = logging.getLogger(__name__)
+
+# Workers get this long to stop on Quit while Redis does not answer: a warm shutdown could not
+# report or acknowledge their tasks anyway (Redis keeps the messages; they run again later).
+GRACE_WITHOUT_REDIS_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class RuntimeOptions:
     worker_include: tuple[str, ...] = ()
     worker_env: dict[str, str] | None = None
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    redis_restart_policy: RestartPolicy = OWN_REDIS_POLICY  # the app's own Redis server
     grace_period: float = 30.0
     status_interval: float = 3.0
     status_max_backoff: float = 8.0
@@ -78,6 +86,7 @@ class AppServices:
         self.endpoints: Endpoints | None = None
         self.celery: Any = None
         self._embedded: EmbeddedRedis | None = None
+        self._keeper: OwnRedisKeeper | None = None
         self.started = asyncio.Event()
         self.status = BrokerStatusMonitor(
             self.hub,
@@ -94,6 +103,7 @@ class AppServices:
             base_env=self.options.worker_env,
             include=self.options.worker_include,
             known_nodes=self.remote.nodes,
+            broker_up=lambda: not self.redis_gone(),
         )
         self.cluster = ClusterMonitor(self.hub, self.executor, self._is_local)
         self._closed = False
@@ -101,6 +111,18 @@ class AppServices:
         self._broker_answered = False
         self._roster: RosterKeeper | None = None
         self.availability = WorkerAvailability(self.hub)
+        self.hub.subscribe(EmbeddedServerStatus, self._on_own_server)
+
+    def _on_own_server(self, status: EmbeddedServerStatus) -> None:
+        # The keeper saw the server end (or come back) before a ping could: check at once, so
+        # the broker and results lights never say "connected" about a server that is gone.
+        own = self.endpoints.embedded if self.endpoints is not None else None
+        if own is None or own.port != status.port:
+            return  # the app uses another Redis now
+        if status.state in (OwnServerState.DOWN, OwnServerState.FAILED):
+            self.status.check_now(lost="PixCrawler's own Redis stopped")
+        elif status.state == OwnServerState.RUNNING:
+            self.status.check_now()
 
     def _is_local(self, node: str) -> bool:
         return self.supervisor.is_local(node)
@@ -173,7 +195,7 @@ class AppServices:
             )
         except RedisUnavailable as exc:
             # Watch the configured URLs anyway: the status recovers when that Redis comes up.
-            self.hub.publish(EmbeddedServerStatus(running=False, error=str(exc)))
+            self.hub.publish(EmbeddedServerStatus(OwnServerState.UNAVAILABLE, error=str(exc)))
             self.hub.publish(
                 EndpointStatus(
                     "broker", mask_url(settings.broker_url), EndpointState.DOWN, str(exc)
@@ -183,22 +205,34 @@ class AppServices:
             return Endpoints(settings.broker_url, settings.result_backend, None)
         self._broker_answered = True
         if server is not None:
-            self._embedded = server
-        if endpoints.embedded is not None:
+            await self._keep_own_server(server, mask_url(settings.broker_url))
+        elif endpoints.embedded is not None:
             info = endpoints.embedded
-            self.hub.publish(
-                EmbeddedServerStatus(
-                    running=True,
-                    port=info.port,
-                    version=info.version,
-                    replaces=mask_url(settings.broker_url),
+            if self._keeper is None or self._keeper.server.info.port != info.port:
+                # Another PixCrawler process's server, joined: that process looks after it.
+                self.hub.publish(
+                    EmbeddedServerStatus(
+                        OwnServerState.RUNNING,
+                        port=info.port,
+                        version=info.version,
+                        replaces=mask_url(settings.broker_url),
+                    )
                 )
-            )
         else:
             reason = await loop.run_in_executor(self.executor, ping, endpoints.result_backend)
             if reason is not None:
                 log.warning("result backend %s: %s", mask_url(endpoints.result_backend), reason)
         return endpoints
+
+    async def _keep_own_server(self, server: EmbeddedRedis, replaces: str) -> None:
+        """Watch the server this app started, and start it again if it dies."""
+        if self._keeper is not None:
+            await self._keeper.stop()
+        self._embedded = server
+        self._keeper = OwnRedisKeeper(
+            self.hub, server, replaces, policy=self.options.redis_restart_policy
+        )
+        self._keeper.start()
 
     async def apply_settings(self, settings: CelerySettings) -> bool:
         """Use new settings; True when the endpoints changed (the app reconnected)."""
@@ -237,12 +271,12 @@ class AppServices:
 
     async def _reload_settings(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            settings = await loop.run_in_executor(self.executor, CelerySettings.load)
-        except SettingsError as exc:
-            log.warning("the saved settings cannot be used: %s", exc)
-            return
-        await self.apply_settings(settings)
+        # Leniently, as at start: a value still refused keeps its default (the window's
+        # banner says which), and the rest of what was saved applies.
+        loaded = await loop.run_in_executor(self.executor, CelerySettings.load_lenient)
+        for problem in loaded.problems:
+            log.warning("settings: %s", problem.log_line())
+        await self.apply_settings(loaded.settings)
 
     def running_workers(self) -> int:
         return sum(1 for s in self.supervisor.workers() if s.state in RUNNING_STATES)
@@ -260,21 +294,35 @@ class AppServices:
         if self._closed:
             return
         self._closed = True
+        redis_gone = self.redis_gone()
         await self._tasks.close()
         await self.remote.stop()
         await self.cluster.stop()
         await self.status.stop()
-        await self.supervisor.shutdown(keep_running=keep_workers)
+        grace = GRACE_WITHOUT_REDIS_S if redis_gone else None
+        await self.supervisor.shutdown(keep_running=keep_workers, grace=grace)
         if self._roster is not None:
             self._roster.close()
         await self._close_celery()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            await keeper.stop()
         server, self._embedded = self._embedded, None
         if server is not None and not keep_workers:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(self.executor, server.stop)
-            self.hub.publish(EmbeddedServerStatus(running=False))
+            self.hub.publish(EmbeddedServerStatus(OwnServerState.STOPPED))
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def redis_gone(self) -> bool:
+        """Whether the broker does not answer now, as the status checks and the own server's
+        keeper last found."""
+        broker = self.status.last.get("broker")
+        if broker is not None and broker.state in (EndpointState.DOWN, EndpointState.RECONNECTING):
+            return True
+        own = self._keeper.last if self._keeper is not None else None
+        return own is not None and not own.running
 
     async def _close_celery(self) -> None:
         app, self.celery = self.celery, None

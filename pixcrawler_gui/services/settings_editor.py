@@ -3,6 +3,11 @@
 Validation is the settings classes' own: each change runs `settings.updated(**values)` and
 the SettingsError it raises is split back into messages per field, so the screen can never
 disagree with what `load()` and `save()` accept.
+
+The files are read leniently (`load_lenient()`), so a value that does not load never keeps
+the screen from opening: the field shows what the file holds, marked with what is wrong, where,
+and what PixCrawler uses meanwhile; saving rewrites that line (and keeps lines no load can
+read as comments), after which the file loads cleanly.
 """
 
 from __future__ import annotations
@@ -14,16 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from celery_core.settings.celery_settings import FieldInfo, field_info
 from celery_core.settings.file_settings import (
     Environment,
     FileSettings,
     SettingsError,
-    current_environment,
+    active_environment,
     env_files,
+    repair_file,
 )
+from celery_core.settings.lenient import SettingsProblem, merge_problems
 
 Kind = Literal["bool", "int", "float", "choice", "secret", "text", "list"]
 
@@ -85,6 +92,15 @@ def describe_fields(classes: Sequence[type[FileSettings]]) -> list[EditorField]:
     return fields
 
 
+def settings_problems(
+    classes: Sequence[type[FileSettings]],
+    env: Environment | None = None,
+    directory: Path | None = None,
+) -> list[SettingsProblem]:
+    """What in the settings of `env` (the one in use by default) could not be used, each once."""
+    return merge_problems(*(cls.load_lenient(env, directory).problems for cls in classes))
+
+
 class SettingsEditor:
     def __init__(
         self,
@@ -96,20 +112,46 @@ class SettingsEditor:
         self.directory = directory
         self.fields = describe_fields(self.classes)
         self._by_key = {f.key: f for f in self.fields}
-        self.env: Environment = env or current_environment()
+        self.env: Environment = env or active_environment()[0]
         self._loaded: dict[type[FileSettings], FileSettings] = {}
         self._values: dict[str, Any] = {}
         self._input_errors: dict[str, str] = {}
         self._errors: dict[str, str] = {}
+        self.problems: list[SettingsProblem] = []
+        self._field_problems: dict[str, SettingsProblem] = {}  # not yet edited by the user
+        self._texts: dict[str, str] = {}  # what to show in a field whose text is not a value
+        self._rewrite: set[str] = set()
         self.load(self.env)
 
     def load(self, env: Environment) -> None:
-        """Read the settings of `env` (files and environment), discarding unsaved edits."""
+        """Read the settings of `env` (files and environment), discarding unsaved edits.
+
+        Never fails on a value: one that does not load is shown as the file holds it (see
+        `problem_note()`), and PixCrawler's value in use meanwhile is `saved_value()`."""
         self.env = env
-        self._loaded = {cls: cls.load(env, self.directory) for cls in self.classes}
+        loads = {cls: cls.load_lenient(env, self.directory) for cls in self.classes}
+        self._loaded = {cls: loaded.settings for cls, loaded in loads.items()}
         self._values = {f.key: getattr(self._loaded[f.owner], f.info.name) for f in self.fields}
         self._input_errors.clear()
         self._errors.clear()
+        self._texts.clear()
+        self._rewrite.clear()
+        env_problem = active_environment()[1]  # an unknown PIXCRAWLER_ENV: dev is in use
+        self.problems = merge_problems(
+            [env_problem] if env_problem else [], *(loaded.problems for loaded in loads.values())
+        )
+        self._field_problems = {}
+        for problem in self.problems:
+            key = problem.key
+            if (
+                key in self._by_key
+                and problem.path is not None
+                and not self._by_key[key].overridden
+                and key not in self._field_problems
+            ):
+                self._field_problems[key] = problem
+                self._show_as_written(key, problem)
+        self._validate()
 
     def field(self, key: str) -> EditorField:
         return self._by_key[key]
@@ -133,14 +175,67 @@ class SettingsEditor:
 
     def set(self, key: str, value: Any) -> None:
         """A new value from the form (already of the field's type); revalidates everything."""
+        self._edited(key)
         self._input_errors.pop(key, None)
         self._values[key] = value
         self._validate()
 
     def set_input_error(self, key: str, message: str) -> None:
         """The text typed in a field cannot even be read as its type (e.g. not a number)."""
+        self._edited(key)
         self._input_errors[key] = message
         self._validate()
+
+    def _edited(self, key: str) -> None:
+        if self._field_problems.pop(key, None) is not None:
+            self._rewrite.add(key)  # the file's line for it is replaced, whatever the value
+        self._texts.pop(key, None)
+
+    # -- values in the files that could not be used ------------------------------------------
+
+    def problem_note(self, key: str) -> str | None:
+        """For a field whose value in a file could not be used (until the user edits it): what
+        the file holds, where, why, and what PixCrawler uses meanwhile."""
+        problem = self._field_problems.get(key)
+        if problem is None or problem.path is None:
+            return None
+        place = f"{problem.path.name}, line {problem.line}" if problem.line else problem.path.name
+        meanwhile = f"PixCrawler uses {problem.in_use} until you correct it here and save."
+        if key in self.errors():  # the red error above says what is wrong
+            return f"Read from {place}. {meanwhile}"
+        if problem.kind == "value":
+            return f"“{problem.shown}” in {place} {problem.reason}. {meanwhile}"
+        return f"The line “{problem.shown}” in {place} {problem.reason}. {meanwhile}"
+
+    def shown_text(self, key: str) -> str | None:
+        """The text a field shows instead of its value: a file's text that is not a value."""
+        return self._texts.get(key)
+
+    def notes(self) -> list[SettingsProblem]:
+        """Problems no field of this screen can correct: a line that names no setting, a real
+        environment variable, an unknown PIXCRAWLER_ENV."""
+        shown = set(self._field_problems.values())
+        return [p for p in self.problems if p not in shown]
+
+    def repairs(self) -> list[Path]:
+        """Files of this environment with lines no load can read (saving keeps them as comments)."""
+        files = env_files(self.env, self.directory)
+        bad = {p.path for p in self.problems if p.kind in ("line", "encoding")}
+        return [path for path in files if path in bad]
+
+    def _show_as_written(self, key: str, problem: SettingsProblem) -> None:
+        """Put the file's text in the field: as a value when the form can hold it (the usual
+        checks then say what is wrong), else as text with an input error."""
+        item = self._by_key[key]
+        text = _value_text(problem)
+        try:
+            value = _typed(item, text)
+        except ValueError:
+            self._texts[key] = text
+            hint = _HINTS.get(item.kind, "")
+            self._input_errors[key] = _sentence(f"“{problem.shown}” {problem.reason}{hint}")
+            return
+        self._values[key] = value
 
     def errors(self) -> dict[str, str]:
         return {**self._errors, **self._input_errors}
@@ -149,7 +244,7 @@ class SettingsEditor:
         return [f for f in self.fields if self._values[f.key] != self.saved_value(f.key)]
 
     def can_save(self) -> bool:
-        return not self.errors() and bool(self.dirty())
+        return not self.errors() and bool(self.dirty() or self._rewrite or self.repairs())
 
     def pending_restarts(self) -> dict[str, list[EditorField]]:
         """Unsaved changes grouped by what must restart for them to take effect."""
@@ -168,19 +263,29 @@ class SettingsEditor:
         return result
 
     def save(self) -> SaveOutcome:
-        """Write the changed keys to `.env.<env>` (atomically); an invalid form writes nothing."""
+        """Write the changed keys to `.env.<env>` (atomically); an invalid form writes nothing.
+
+        A field whose value in the file could not be used is written whatever its value (the
+        bad line goes), and lines no load can read become comments."""
         if self.errors():
             raise SettingsError("; ".join(self.errors().values()))
-        changed = self.dirty()
+        pending = set(self._rewrite) | set(self._field_problems)
+        dirty = self.dirty()
+        changed = [f for f in self.fields if f in dirty or f.key in pending]
         owners = {f.owner for f in changed}
         candidates = self.candidates()
         files = tuple(
-            candidates[owner].save(self.env, self.directory)
+            candidates[owner].save(
+                self.env,
+                self.directory,
+                rewrite=frozenset(f.info.name for f in changed if f.owner is owner),
+            )
             for owner in self.classes
             if owner in owners
         )
+        repaired = tuple(path for path in self.repairs() if repair_file(path))
         self.load(self.env)
-        return SaveOutcome(files, tuple(changed))
+        return SaveOutcome(tuple(dict.fromkeys(files + repaired)), tuple(changed))
 
     def _validate(self) -> None:
         self._errors = {}
@@ -226,3 +331,43 @@ class SettingsEditor:
 def _sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] if text else text
+
+
+# What to do with a field that cannot show a file's text (it shows neither choice).
+_HINTS = {"bool": ": click the box to turn it on or off", "choice": ": choose one from the list"}
+_VALUE_OF_LINE = re.compile(r"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*[=:]?\s*(.*)$")
+
+
+def _value_text(problem: SettingsProblem) -> str:
+    """The text a problem's field held: the value, or what follows the name on a bad line."""
+    text = problem.raw or ""
+    if problem.kind != "value":
+        match = _VALUE_OF_LINE.match(text)
+        text = match.group(1).strip() if match else text
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            text = text[1:-1]
+    return text
+
+
+def _typed(item: EditorField, text: str) -> Any:
+    """`text` as the form's widget for `item` would hold it; ValueError when it cannot."""
+    info = item.info
+    low = info.minimum if info.minimum is not None else float("-inf")
+    high = info.maximum if info.maximum is not None else float("inf")
+    if item.kind in ("int", "float"):
+        number = int(text) if item.kind == "int" else float(text)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is outside {low}..{high}")
+        return number
+    if item.kind == "bool":
+        try:
+            return TypeAdapter(bool).validate_python(text)
+        except ValidationError as exc:
+            raise ValueError(text) from exc
+    if item.kind == "choice":
+        if text not in (info.choices or ()):
+            raise ValueError(text)
+        return text
+    if item.kind == "list":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return None if item.optional and not text.strip() else text.strip()

@@ -28,13 +28,19 @@ from PySide6.QtWidgets import (
 
 from celery_core.settings.file_settings import FileSettings
 from pixcrawler_gui.desktop import error_dialogs
+from pixcrawler_gui.desktop.icon import app_icon
 from pixcrawler_gui.services.events import EventHub
-from pixcrawler_gui.services.settings_editor import SettingsEditor
+from pixcrawler_gui.services.settings_editor import SettingsEditor, settings_problems
 from pixcrawler_gui.services.workers.supervisor import Supervisor
 from pixcrawler_gui.views.close_dialog import CloseChoice, ask_close
 from pixcrawler_gui.views.crawl_form.form_parts import dropped_file
 from pixcrawler_gui.views.job_pages import JobPages, JobsBackend
-from pixcrawler_gui.views.jobs.notifications import Notifier
+from pixcrawler_gui.views.jobs.notifications import (
+    Notifier,
+    TrayNotifier,
+    WorkerCrashNotifications,
+)
+from pixcrawler_gui.views.settings.problems_banner import SettingsProblemsBanner
 from pixcrawler_gui.views.settings.settings_dialog import SettingsActions, SettingsDialog
 from pixcrawler_gui.views.status_bar import StatusBar
 from pixcrawler_gui.views.style import STYLE_SHEET
@@ -105,8 +111,17 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addWidget(side)
-        row.addWidget(self.pages, 1)
+        # Settings that could not be used, above every page (see refresh_settings_problems).
+        self.settings_banner = SettingsProblemsBanner(central)
+        self.settings_banner.open_settings.connect(self.open_settings)
+        main_column = QVBoxLayout()
+        main_column.setContentsMargins(0, 0, 0, 0)
+        main_column.setSpacing(0)
+        main_column.addWidget(self.settings_banner)
+        main_column.addWidget(self.pages, 1)
+        row.addLayout(main_column, 1)
         self.setCentralWidget(central)
+        self.refresh_settings_problems()
 
         self.workers_panel = WorkersPanel(
             backend.supervisor, backend.hub, backend.worker_defaults, self
@@ -120,6 +135,13 @@ class MainWindow(QMainWindow):
             self.add_page("gallery", "Gallery", self.job_pages.gallery)
             self.job_pages.jobs.start_worker.connect(self.workers_panel.start_local_worker)
             self.setAcceptDrops(True)
+        # One notifier (one tray icon) for the whole window: the job pages' when they exist.
+        self.notifier: Notifier = (
+            self.job_pages.notifier
+            if self.job_pages is not None
+            else notifier or TrayNotifier(app_icon(), self)
+        )
+        self.crash_notifications = WorkerCrashNotifications(backend.hub, self.notifier, self)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.setCurrentRow(0)
 
@@ -208,6 +230,7 @@ class MainWindow(QMainWindow):
         editor = SettingsEditor(self.backend.settings_classes())
         dialog = SettingsDialog(editor, self.backend, self)
         dialog.finished.connect(self._settings_closed)
+        dialog.saved.connect(self.refresh_settings_problems)
         self.settings_dialog = dialog
         dialog.open()
         return dialog
@@ -216,6 +239,11 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is not None:
             self.settings_dialog.deleteLater()
         self.settings_dialog = None
+        self.refresh_settings_problems()
+
+    def refresh_settings_problems(self) -> None:
+        """Show (or clear) the banner for settings in use that could not be read as written."""
+        self.settings_banner.show_problems(settings_problems(self.backend.settings_classes()))
 
     # -- closing -------------------------------------------------------------------------------
 

@@ -1,10 +1,15 @@
-"""The window's status bar: broker, result backend and embedded-server state, always visible."""
+"""The window's status bar: broker, result backend and embedded-server state, always visible.
+
+When PixCrawler's own Redis failed for good, a "Details…" button next to it opens what
+happened, what to do and the end of the server's log.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QStatusBar, QWidget
 
 from pixcrawler_gui.models.subscriptions import subscribe_for
+from pixcrawler_gui.presentation.redis_text import ServerShown, own_server_shown
 from pixcrawler_gui.services.events import (
     EmbeddedServerStatus,
     EndpointState,
@@ -56,7 +61,16 @@ class StatusBar(QStatusBar):
         self.backend = Indicator("BackendStatus", self)
         self.embedded = Indicator("EmbeddedStatus", self)
         self.embedded.hide()
-        for widget in (self.embedded, self.broker, self.backend):
+        self.embedded_details = QPushButton("Details…", self)
+        self.embedded_details.setObjectName("EmbeddedDetails")
+        self.embedded_details.setFlat(True)
+        self.embedded_details.setToolTip("What happened to PixCrawler's own Redis, and its log")
+        self.embedded_details.clicked.connect(self.show_embedded_details)
+        self.embedded_details.hide()
+        self._embedded_shown: ServerShown | None = None
+        self._endpoints: dict[str, EndpointStatus] = {}
+        self.details_box: QMessageBox | None = None
+        for widget in (self.embedded, self.embedded_details, self.broker, self.backend):
             self.addPermanentWidget(widget)
         self._labels = {"broker": "Broker", "backend": "Results"}
         for role, indicator in (("broker", self.broker), ("backend", self.backend)):
@@ -66,10 +80,13 @@ class StatusBar(QStatusBar):
         subscribe_for(self, hub, EmbeddedServerStatus, self.on_embedded)
 
     def on_endpoint(self, status: EndpointStatus) -> None:
+        self._endpoints[status.role] = status
         indicator = self.broker if status.role == "broker" else self.backend
         name = self._labels[status.role]
         text = f"{name}: {_WORDS[status.state]}"
-        if status.reason and status.state == EndpointState.DOWN:
+        # While the app's own Redis is down, its light says why: no need to repeat it here.
+        own_down = self._embedded_shown is not None and self._embedded_shown.color == RED
+        if status.reason and status.state == EndpointState.DOWN and not own_down:
             text += f" — {_shorten(status.reason)}"
         what = "Task messages (broker)" if status.role == "broker" else "Task results (backend)"
         tooltip = f"{what}: {status.url}\nState: {_WORDS[status.state]}"
@@ -80,23 +97,34 @@ class StatusBar(QStatusBar):
         indicator.show_state(_COLORS[status.state], text, tooltip)
 
     def on_embedded(self, status: EmbeddedServerStatus) -> None:
-        if status.running:
-            self.embedded.show_state(
-                GREEN,
-                f"Own Redis on port {status.port}",
-                f"PixCrawler started its own Redis server ({status.version or 'redis'}) on "
-                f"127.0.0.1:{status.port}, because nothing answered at {status.replaces}.\n"
-                "It stops when the app closes.",
-            )
-            self.embedded.show()
-            self.showMessage(
-                f"Started PixCrawler's own Redis: nothing answered at {status.replaces}", 20_000
-            )
-        elif status.error:
-            self.embedded.show_state(RED, "No Redis", status.error)
-            self.embedded.show()
-        else:
+        shown = own_server_shown(status)
+        self._embedded_shown = shown
+        for endpoint in list(self._endpoints.values()):
+            self.on_endpoint(endpoint)  # worded with or without their reason
+        self.embedded_details.setVisible(shown is not None and shown.details is not None)
+        if shown is None:
             self.embedded.hide()
+            return
+        self.embedded.show_state(shown.color, shown.text, shown.tooltip)
+        self.embedded.show()
+        if shown.message:
+            self.showMessage(shown.message, shown.message_ms)
+
+    def show_embedded_details(self) -> None:
+        """What happened to the app's own Redis, what to do, and the end of its log."""
+        shown = self._embedded_shown
+        if shown is None or shown.details is None:
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("PixCrawler's own Redis")
+        box.setText(shown.text)
+        box.setInformativeText(shown.details)
+        if shown.log:
+            box.setDetailedText("\n".join(shown.log))
+        box.setStandardButtons(QMessageBox.StandardButton.Close)
+        self.details_box = box
+        box.open()
 
 
 def _shorten(text: str) -> str:

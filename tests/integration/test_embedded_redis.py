@@ -181,6 +181,48 @@ def test_data_survives_a_restart(folder: Path) -> None:
         assert client(second.info.url(1)).get("job:1") == b"done"
 
 
+@needs_server
+def test_a_killed_server_restarts_on_its_port_with_its_password_and_data(folder: Path) -> None:
+    server = EmbeddedRedis(folder, binary=SERVER)
+    try:
+        old = server.start()
+        client(old.url(1)).set("job:1", "running")
+        os.kill(old.pid, signal.SIGKILL)
+        wait_until(lambda: not server.running(), what="the server to die")
+        assert server.exit_code == -signal.SIGKILL  # reaped by running(): no zombie
+        assert not Path(f"/proc/{old.pid}").exists()
+        again = server.restart(timeout=10)
+        assert (again.port, again.password) == (old.port, old.password)
+        assert again.pid != old.pid and server.owned and server.running()
+        assert client(old.url(1)).get("job:1") == b"running"  # the same URL, the same data
+        assert json.loads(server.state_file.read_text())["pid"] == again.pid
+        assert server.restart() == again  # running: nothing to do
+        assert any("Ready to accept connections" in line for line in server.log_lines())
+    finally:
+        server.stop()
+    assert not server.state_file.exists()
+
+
+@needs_server
+def test_a_restart_on_a_port_taken_meanwhile_says_so(folder: Path) -> None:
+    server = EmbeddedRedis(folder, binary=SERVER)
+    taker = socket.socket()
+    try:
+        old = server.start()
+        os.kill(old.pid, signal.SIGKILL)
+        wait_until(lambda: not server.running(), what="the server to die")
+        taker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taker.bind(("127.0.0.1", old.port))
+        taker.listen()
+        with pytest.raises(EmbeddedRedisError, match=f"port {old.port} is in use by another"):
+            server.restart(timeout=10)
+        taker.close()
+        assert server.restart(timeout=10).port == old.port  # free again: it starts there
+    finally:
+        taker.close()
+        server.stop()
+
+
 @needs_redis
 @needs_valkey
 def test_data_moves_between_valkey_and_redis(folder: Path) -> None:

@@ -8,8 +8,9 @@
 
 The server runs its own asyncio loop in a background thread, so it does not share the test's
 loop (or the engine's). Routes can be added while it runs. `hits(path)` counts requests and
-`requests` keeps their headers. Pictures to serve come from `celery_core.diagnostics.pictures`:
-`make_picture(seed)` draws a distinct one, `encode` gives its bytes, `png_bomb` a trap.
+`requests` keeps their headers and arrival times. Pictures to serve come from
+`celery_core.diagnostics.pictures`: `make_picture(seed)` draws a distinct one, `encode` gives
+its bytes, `png_bomb` a trap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ class SeenRequest:
     path: str
     query: str
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock, as workers log)
 
 
 class ImageServer:

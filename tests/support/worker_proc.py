@@ -25,9 +25,11 @@ class WorkerProcess:
         concurrency: int = 1,
         include: Sequence[str] = ("tests.support.tasks",),
         name: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name or f"test-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.env = env
+        self.cwd = cwd or REPO  # another source tree runs its own code (`python -m` from cwd)
         self.argv = [
             sys.executable,
             "-m",
@@ -54,7 +56,7 @@ class WorkerProcess:
         self.lines.clear()
         self.proc = subprocess.Popen(
             self.argv,
-            cwd=REPO,
+            cwd=self.cwd,
             env={**os.environ, **self.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

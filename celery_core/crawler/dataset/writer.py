@@ -17,15 +17,15 @@ import os
 import re
 import stat
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from celery_core.crawler.dataset.names import safe_name
 from celery_core.crawler.dataset.temp_files import (
     TEMP_MAX_AGE_S,
     remove_stray_temp_files,
@@ -53,34 +53,10 @@ LOCK_NAME = ".lock"
 LOCK_DIR = ".pixcrawler/locks"
 _EXTENSIONS = tuple(EXTENSIONS.values())
 _NUMBERED = re.compile(r"^(\d+)\.[A-Za-z0-9]+$")
-_WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"}
-    | {f"COM{i}" for i in range(1, 10)}
-    | {f"LPT{i}" for i in range(1, 10)}
-)
-_UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*]')
-_MAX_NAME = 100
 _append_lock = threading.Lock()
 # flock covers other processes (and other open files in this one); this covers platforms
 # without fcntl.
 _folder_thread_lock = threading.RLock()
-
-
-def safe_name(text: str, fallback: str = "_") -> str:
-    """A folder name from a category or keyword, valid on every OS and unable to escape.
-
-    Path separators and characters Windows forbids become "_", control characters go,
-    ".." cannot survive (no name made only of dots), and reserved device names get a "_".
-    """
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    text = _UNSAFE_CHARS.sub("_", text)
-    text = re.sub(r"\s+", " ", text).strip(" .")
-    text = re.sub(r"\.{2,}", ".", text)
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = "_" + text
-    text = text[:_MAX_NAME].rstrip(" .")
-    return text or fallback
 
 
 # Lenient rules for adopting files a crash left without a manifest line: they passed the
@@ -356,10 +332,18 @@ class Dataset:
             fd = os.open(self.manifest_path, flags, 0o644)
             try:
                 with _locked(fd, exclusive=True):
+                    end = os.fstat(fd).st_size
                     view = memoryview(data)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
+                    try:
+                        while view:
+                            written = os.write(fd, view)
+                            view = view[written:]
+                    except OSError:
+                        # A full disk can take part of the lines: cut them off, or the next
+                        # line appended would be glued to a torn one and lost with it.
+                        with suppress(OSError):
+                            os.ftruncate(fd, end)
+                        raise
             finally:
                 os.close(fd)
 

@@ -6,13 +6,19 @@ decoded in draft mode (the DCT scaled down by up to 8), which is several times f
 the same hash bits; WebPs are scaled by libwebp as it decodes (see `webp_thumbnail`); PNGs'
 image data is re-compressed for a faster inflate where Pillow's zlib is slow (`png_reflate`).
 `load()` is a real decode: it catches truncated files that `verify()` passes.
+
+Memory: with a `DecodeBudget`, the bytes the decode will allocate are estimated from the
+header (`decode_cost`) and taken from the budget before any pixel is decoded; the check waits
+while they do not fit, and an image needing more than the whole budget is refused
+(`too_large_to_decode`). A PNG is re-compressed only when the budget can hold that too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING
@@ -27,7 +33,8 @@ from PIL import (  # the formats EXTENSIONS names, registered now (not all of Pi
     WebPImagePlugin,  # noqa: F401
 )
 
-from celery_core.crawler.images import png_reflate, webp_thumbnail
+from celery_core.crawler.images import decode_cost, png_reflate, webp_thumbnail
+from celery_core.crawler.images.decode_budget import DecodeBudget
 from celery_core.crawler.images.webp_thumbnail import WebPError, WebPThumbnailer
 
 if TYPE_CHECKING:
@@ -57,7 +64,7 @@ _TRANSPOSE = {
 
 class InvalidImage(Exception):
     """The bytes are not an image worth keeping. `reason` is one of: not_an_image, truncated,
-    too_many_pixels, too_small, format_not_allowed, decode_error."""
+    too_many_pixels, too_large_to_decode, too_small, format_not_allowed, decode_error."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -130,8 +137,11 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
-    """Validate `data` and derive everything the dataset needs, or raise InvalidImage."""
+def check_image(data: bytes, rules: ImageRules, budget: DecodeBudget | None = None) -> CheckedImage:
+    """Validate `data` and derive everything the dataset needs, or raise InvalidImage.
+
+    `budget`: the process's decode memory (see the module's docstring); None decodes without
+    asking (files the crawler wrote itself, tests)."""
     fmt = sniff_format(data)
     if fmt is None:
         raise InvalidImage("not_an_image")
@@ -145,7 +155,8 @@ def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
     if webp is not None and size is not None:
         width, height = size
         _check_dimensions(width, height, rules)
-        thumb = _webp_thumbnail(webp, data, rules.thumbnail_size)
+        with _admitted(budget, decode_cost.webp_cost(data, width, height).plain):
+            thumb = _webp_thumbnail(webp, data, rules.thumbnail_size)
     else:
         try:
             image = Image.open(BytesIO(data), formats=[fmt])
@@ -156,12 +167,16 @@ def check_image(data: bytes, rules: ImageRules) -> CheckedImage:
         with image:  # leaving closes the file only; a thumbnail made in place stays usable
             width, height = image.size
             _check_dimensions(width, height, rules)
-            faster = png_reflate.reflate(data) if fmt == "PNG" and png_reflate.enabled() else None
-            if faster is None:
-                thumb = _decode_thumbnail(image, fmt, rules.thumbnail_size)
-            else:
-                with Image.open(BytesIO(faster), formats=["PNG"]) as repacked:
-                    thumb = _decode_thumbnail(repacked, fmt, rules.thumbnail_size)
+            if fmt == "JPEG":
+                _request_draft(image, rules.thumbnail_size)  # the estimate counts the draft
+            reflate = fmt == "PNG" and png_reflate.enabled()
+            need = 0
+            if budget is not None:
+                cost = _pillow_cost(image, fmt, data, width, height)
+                reflate = reflate and cost.reflated is not None and budget.fits(cost.reflated)
+                need = cost.reflated if reflate and cost.reflated is not None else cost.plain
+            with _admitted(budget, need):
+                thumb = _pillow_thumbnail(image, fmt, data, rules.thumbnail_size, reflate)
     phash = dhash(thumb)
     jpeg = _encode_thumbnail(thumb)
     return CheckedImage(
@@ -211,6 +226,51 @@ def _webp_thumbnail(webp: WebPThumbnailer, data: bytes, size: int) -> Image.Imag
         raise InvalidImage("truncated" if exc.truncated else "decode_error", str(exc)) from None
 
 
+def _pillow_cost(
+    image: Image.Image, fmt: str, data: bytes, width: int, height: int
+) -> decode_cost.DecodeCost:
+    try:
+        return decode_cost.pillow_cost(image, fmt, data, width, height)
+    except Exception:  # a header field the estimate did not expect: assume the worst
+        return decode_cost.DecodeCost(decode_cost.worst_case(data, width, height))
+
+
+@contextmanager
+def _admitted(budget: DecodeBudget | None, need: int) -> Iterator[None]:
+    """Hold `need` bytes of `budget` while decoding; refuse an image larger than all of it."""
+    if budget is None:
+        yield
+        return
+    if not budget.fits(need):
+        mb = 1024 * 1024
+        raise InvalidImage(
+            "too_large_to_decode",
+            f"needs about {need // mb} MB to decode; the budget is {budget.capacity // mb} MB",
+        )
+    with budget.hold(need):
+        yield
+
+
+def _pillow_thumbnail(
+    image: Image.Image, fmt: str, data: bytes, size: int, reflate: bool
+) -> Image.Image:
+    """The thumbnail of `image`, decoded from `data` re-compressed when `reflate`. Full-size
+    images left over are closed before returning (or raising), so their memory is free by the
+    time the decode's budget is given back."""
+    opened = [image]
+    thumb: Image.Image | None = None
+    try:
+        faster = png_reflate.reflate(data) if reflate else None
+        if faster is not None:
+            opened.append(Image.open(BytesIO(faster), formats=["PNG"]))
+        thumb = _decode_thumbnail(opened[-1], fmt, size)
+        return thumb
+    finally:
+        for one in opened:
+            if one is not thumb:
+                one.close()
+
+
 def _decode_reason(exc: BaseException) -> str:
     text = str(exc).lower()
     if isinstance(exc, EOFError) or "truncated" in text or "premature end" in text:
@@ -220,11 +280,8 @@ def _decode_reason(exc: BaseException) -> str:
 
 def _decode_thumbnail(image: Image.Image, fmt: str, size: int) -> Image.Image:
     """Decode once (scaled down for JPEG) and return an RGB thumbnail, oriented per EXIF."""
-    width, height = image.size
     if fmt == "JPEG":
-        # Ask for just enough pixels for the thumbnail's longest side.
-        scale = size / max(width, height)
-        image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+        _request_draft(image, size)
     try:
         image.load()
         orientation = image.getexif().get(_ORIENTATION_TAG, 1) if fmt != "GIF" else 1
@@ -238,6 +295,16 @@ def _decode_thumbnail(image: Image.Image, fmt: str, size: int) -> Image.Image:
     for op in _TRANSPOSE.get(int(orientation) if isinstance(orientation, int) else 1, ()):
         thumb = thumb.transpose(op)
     return thumb
+
+
+def _request_draft(image: Image.Image, size: int) -> None:
+    """Ask a JPEG for just enough pixels for the thumbnail's longest side (decoded scaled down
+    by up to 8). A second request is ignored, as Pillow ignores it."""
+    if getattr(image, "decoderconfig", None):
+        return
+    width, height = image.size
+    scale = size / max(width, height)
+    image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
 
 
 def _to_rgb(image: Image.Image, size: int) -> Image.Image:
@@ -296,6 +363,7 @@ def reasons() -> Iterable[str]:
         "not_an_image",
         "truncated",
         "too_many_pixels",
+        "too_large_to_decode",
         "too_small",
         "format_not_allowed",
         "decode_error",

@@ -105,6 +105,7 @@ def reflate(data: bytes, max_raw: int = MAX_RAW_BYTES) -> bytes | None:
     if len(rows) != expected or not inflater.eof:
         return None
     packed = zlib_ng.compress(rows, 1)
+    del rows  # at most two copies at once: the rows and `packed`, then `packed` and the result
     chunk = [struct.pack(">I", len(packed)), b"IDAT", packed]
     chunk.append(struct.pack(">I", zlib_ng.crc32(packed, zlib_ng.crc32(b"IDAT"))))
     return b"".join([SIGNATURE, *before, *chunk, *after, view[position:]])

@@ -3,6 +3,7 @@ with a reason so the report can say why they were not tried."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from urllib.parse import urlsplit
 
@@ -18,6 +19,9 @@ URL_PROBLEMS: dict[str, str] = {
     "missing_host": "has no host name",
     "bad_port": "has a port that is not a number between 1 and 65535",
     "too_long": f"is longer than {MAX_URL_LENGTH} characters",
+    # The manifest, labels and job records keep every URL: a password in one would be kept
+    # in clear in all of them. Such URLs are refused in job files and skipped when found.
+    "credentials": "contains a user name or password; give the URL without them",
     "duplicate": "is listed more than once",
 }
 
@@ -38,6 +42,8 @@ def url_problem(url: str) -> str | None:
         return "unsupported_scheme"
     if not parts.hostname:
         return "missing_host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials"
     try:
         port = parts.port
     except ValueError:
@@ -48,6 +54,8 @@ def url_problem(url: str) -> str | None:
 
 
 def describe_url_problem(url: str, reason: str) -> str:
+    if reason == "credentials":  # say where, but never echo the password itself
+        url = re.sub(r"(?<=://)([^/@]*?):[^/@]*@", r"\1:***@", url)
     shown = url if len(url) <= 120 else url[:117] + "..."
     return f"{shown!r} {URL_PROBLEMS.get(reason, reason)}"
 

@@ -1,7 +1,8 @@
 """Worker events from Redis: a Celery event receiver in a thread, feeding the event loop.
 
 Every worker sharing the broker, on this computer or another, sends `worker-online`,
-`worker-heartbeat` (every 2 s) and `worker-offline`. The receiver runs in its own thread
+`worker-heartbeat` (every 2 s) and `worker-offline`, and task events (a worker took, started
+or finished a task: which tasks a crashed worker held). The receiver runs in its own thread
 because kombu's consumer blocks; each event crosses to the loop with `call_soon_threadsafe`.
 """
 
@@ -19,11 +20,23 @@ from celery import Celery
 
 from celery_core.settings.redis_urls import mask_secrets
 from pixcrawler_gui.services.background import TaskSet
-from pixcrawler_gui.services.events import ClusterLink, EventHub, NodeDetails, NodeEvent
+from pixcrawler_gui.services.events import (
+    ClusterLink,
+    EventHub,
+    NodeDetails,
+    NodeEvent,
+    TaskEvent,
+    TaskEventKind,
+)
 
 log = logging.getLogger(__name__)
 
 _KINDS = {"worker-online": "online", "worker-heartbeat": "heartbeat", "worker-offline": "offline"}
+_TASK_KINDS: dict[str, TaskEventKind] = {
+    "task-received": "received",
+    "task-started": "started",
+    **{f"task-{end}": "ended" for end in ("succeeded", "failed", "retried", "rejected", "revoked")},
+}
 
 
 class ClusterMonitor:
@@ -84,8 +97,11 @@ class ClusterMonitor:
         while not self._stopping.is_set():
             try:
                 with self._app.connection_for_read() as conn:
-                    conn.ensure_connection(max_retries=1)
+                    # One attempt (kombu would sleep 2 s before a second): this loop paces
+                    # the retries, and a stop does not wait for a sleep.
+                    conn.ensure_connection(max_retries=0)
                     handlers = {name: self._on_event for name in _KINDS}
+                    handlers.update({name: self._on_task_event for name in _TASK_KINDS})
                     handlers["*"] = _ignore
                     receiver = self._app.events.Receiver(conn, handlers=handlers)
                     self._receiver = receiver
@@ -116,6 +132,13 @@ class ClusterMonitor:
                 timestamp=float(event.get("timestamp") or 0.0),
             )
         )
+
+    def _on_task_event(self, event: dict[str, Any]) -> None:
+        kind = _TASK_KINDS.get(str(event.get("type")))
+        node, task_id = event.get("hostname"), event.get("uuid")
+        if kind is None or not isinstance(node, str) or not isinstance(task_id, str):
+            return
+        self._post(TaskEvent(node=node, kind=kind, task_id=task_id))
 
     def _post(self, event: object) -> None:
         loop = self._loop

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from celery_core.crawler.types import Counts
+from celery_core.crawler.types import Counts, StorageFault
 from celery_core.jobs.state import JobProgress, KeywordProgress
 from celery_core.settings.file_settings import data_dir
 from pixcrawler_gui.services.jobs.job_events import JobInfo
@@ -240,6 +240,8 @@ def _keyword(data: dict[str, Any]) -> KeywordProgress:
         values["counts"] = Counts.from_dict(counts)
     else:  # written before the counts were nested: found, kept, … and already_had at the top
         values["counts"] = Counts.from_dict({**data, "existing": data.get("already_had", 0)})
+    fault = data.get("fault")
+    values["fault"] = StorageFault.from_dict(fault) if isinstance(fault, dict) else None
     return KeywordProgress(**values)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from celery_core.crawler.dataset.space import SpaceCheck
 from celery_core.jobs.redis_keys import ThumbnailRecord
 from celery_core.jobs.state import JobProgress
 
@@ -72,6 +73,28 @@ class JobRemoved:
     """An ended job was taken off the list (its files stay where they are)."""
 
     job_id: str
+
+
+@dataclass(frozen=True)
+class TasksHandedBack:
+    """Tasks of a job were held by a local worker that crashed; they went back to the queue
+    and run again (from the `WorkerCrashed` event, matched on task ids)."""
+
+    job_id: str
+    node: str
+    at: float  # when the worker stopped (time.time())
+    exit_code: int | None
+    signal: int | None
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobSpaceLow:
+    """A job was submitted although its images will clearly not fit on the dataset's disk
+    (an estimate, measured on this computer before submitting): it stops when the disk is full."""
+
+    job_id: str
+    check: SpaceCheck
 
 
 @dataclass(frozen=True)

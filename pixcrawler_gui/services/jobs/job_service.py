@@ -16,13 +16,20 @@ from dataclasses import replace as replace_info
 from pathlib import Path
 from typing import Any
 
-from celery_core.jobs.control import cancel_job, retry_failed, submit_job
+from celery_core.crawler.dataset.space import SpaceCheck
+from celery_core.jobs.control import (
+    NotEnoughSpace,
+    cancel_job,
+    check_space,
+    retry_failed,
+    submit_job,
+)
 from celery_core.jobs.redis_keys import load_job_record
 from celery_core.jobs.retry import retry_from_spec
 from celery_core.jobs.spec import JobSpec
 from celery_core.jobs.state import JobProgress, job_progress
 from celery_core.settings.redis_urls import mask_secrets
-from pixcrawler_gui.services.events import EventHub
+from pixcrawler_gui.services.events import EventHub, WorkerCrashed
 from pixcrawler_gui.services.jobs.history import HIDDEN_KEPT_S, History, HistoryEntry
 from pixcrawler_gui.services.jobs.job_events import (
     JobAction,
@@ -34,7 +41,9 @@ from pixcrawler_gui.services.jobs.job_events import (
     JobListed,
     JobReason,
     JobRemoved,
+    JobSpaceLow,
     JobUpdated,
+    TasksHandedBack,
 )
 from pixcrawler_gui.services.jobs.watched_jobs import info_from_record
 from pixcrawler_gui.services.jobs.watcher import JobWatcher
@@ -92,6 +101,7 @@ class JobService:
             subscribe(JobUpdated, self._on_updated),
             subscribe(JobEnded, self._on_ended),
             subscribe(JobExpired, self._on_expired),
+            subscribe(WorkerCrashed, self._on_worker_crashed),
         ]
         # Jobs taken off the list are forgotten once Redis has surely dropped their records.
         now, keep = time.time(), max(HIDDEN_KEPT_S, 2 * _seconds(celery_app.conf.result_expires))
@@ -120,13 +130,23 @@ class JobService:
     # -- actions -------------------------------------------------------------------------------
 
     async def submit(self, spec: JobSpec, output_dir: Path | None = None) -> str | None:
-        """Queue a job; returns its id, or None (a `JobActionFailed` says why)."""
+        """Queue a job; returns its id, or None (a `JobActionFailed` says why). A job that will
+        clearly not fit on its disk is queued with a `JobSpaceLow`; one with next to no room
+        left is refused."""
+        space: SpaceCheck | None = None
 
         def go() -> tuple[str, dict[str, Any] | None]:
+            nonlocal space
+            space = check_space(spec, output_dir)
+            if space is not None and space.refused:
+                raise NotEnoughSpace(space)
             handle = submit_job(self._app(), spec, output_dir)
             return handle.job_id, self._record(handle.job_id)
 
-        return await self._start_job("submit", None, go)
+        job_id = await self._start_job("submit", None, go)
+        if job_id is not None and space is not None and not space.fits:
+            self.hub.publish(JobSpaceLow(job_id, space))
+        return job_id
 
     async def retry(self, job_id: str) -> str | None:
         """A new job for the keywords of `job_id` that failed, were cancelled or fell short."""
@@ -258,6 +278,15 @@ class JobService:
         self._saved[job_id] = ("expired", time.monotonic())
         self.history.write(lambda store: store.mark_expired(job_id))
         self._reason(job_id, EXPIRED_REASON, replace=False)
+
+    def _on_worker_crashed(self, event: WorkerCrashed) -> None:
+        """Tell each job whose tasks the crashed worker held that they went back to the queue."""
+        for job_id, task_ids in self.watcher.jobs.jobs_of_tasks(event.task_ids).items():
+            self.hub.publish(
+                TasksHandedBack(
+                    job_id, event.node, event.at, event.exit_code, event.signal, task_ids
+                )
+            )
 
     def _reason(self, job_id: str, reason: str, replace: bool = True) -> None:
         """Keep why a job ended so; the models hear it unless an earlier reason stands."""

@@ -19,7 +19,7 @@ from typing import Any
 from celery_core.redis_server.connection import effective_settings
 from celery_core.settings.redis_urls import mask_url
 from pixcrawler_gui.services.background import cancel_and_wait
-from pixcrawler_gui.services.events import EndpointStatus
+from pixcrawler_gui.services.events import EmbeddedServerStatus, EndpointStatus, OwnServerState
 from pixcrawler_gui.services.jobs.history import History
 from pixcrawler_gui.services.jobs.job_service import JobService
 from pixcrawler_gui.services.jobs.thumbnail_loader import ThumbnailLoader
@@ -48,6 +48,7 @@ class JobsRuntime:
         self._app: Any = None
         self._backend_url: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe_own: Callable[[], None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
@@ -56,7 +57,12 @@ class JobsRuntime:
         await self.services.started.wait()
         await self._connect()
         self._unsubscribe = self.hub.subscribe(EndpointStatus, self._on_endpoint)
+        self._unsubscribe_own = self.hub.subscribe(EmbeddedServerStatus, self._on_own_server)
         self.started.set()
+
+    def _on_own_server(self, status: EmbeddedServerStatus) -> None:
+        if status.state == OwnServerState.RUNNING and status.restarts:
+            self.service.watcher.reconnect_now()  # back on the same port: follow jobs again
 
     async def _connect(self) -> None:
         endpoints = self.services.endpoints
@@ -88,9 +94,10 @@ class JobsRuntime:
             self._reconnect = asyncio.ensure_future(self._connect())
 
     async def shutdown(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in (self._unsubscribe, self._unsubscribe_own):
+            if unsubscribe is not None:
+                unsubscribe()
+        self._unsubscribe = self._unsubscribe_own = None
         if self._reconnect is not None:
             await cancel_and_wait(self._reconnect)
         await self.service.stop()

@@ -176,6 +176,15 @@ class WatchedJobs:
         if fresh:
             self.thumbnails.setdefault(job_id, []).extend(fresh)
 
+    def jobs_of_tasks(self, task_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The followed jobs these tasks belong to: job id -> its tasks among them."""
+        found: dict[str, list[str]] = {}
+        for task_id in task_ids:
+            job_id = self.by_task.get(task_id)
+            if job_id is not None:
+                found.setdefault(job_id, []).append(task_id)
+        return {job_id: tuple(ids) for job_id, ids in found.items()}
+
     def active(self) -> Iterator[WatchedJob]:
         return (job for job in self.jobs.values() if not job.ended)
 

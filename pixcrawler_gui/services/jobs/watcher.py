@@ -78,6 +78,7 @@ class JobWatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: aioredis.Redis | None = None
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()  # cuts a reconnect's backoff short
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = 0.0
         self.connected = False
@@ -98,6 +99,11 @@ class JobWatcher:
         if task is not None:
             await cancel_and_wait(task)
         self.connected = False
+
+    def reconnect_now(self) -> None:
+        """Redis is back (the app's own server started again): reconnect without waiting out
+        the backoff."""
+        self._retry.set()
 
     def follow(self, job_id: str, record: dict[str, Any] | None = None) -> None:
         """Follow a job; with its record, its tasks are matched from the first push on."""
@@ -163,7 +169,10 @@ class JobWatcher:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             self._set_link(False, reason)
-            await asyncio.sleep(backoff)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self._retry.wait()
+            self._retry.clear()
             backoff = min(self.max_backoff, backoff * 2)
 
     def _set_link(self, connected: bool, reason: str | None = None) -> None:

@@ -2,6 +2,8 @@
 
 While an endpoint answers it is checked every few seconds; once it stops answering the checks
 back off (1, 2, 4 ... seconds up to a cap) and it recovers by itself when Redis comes back.
+`check_now()` cuts the wait short, when something else saw Redis go or come back (the app's
+own server ended, or started again).
 """
 
 from __future__ import annotations
@@ -114,7 +116,19 @@ class BrokerStatusMonitor:
         self._timeout = timeout
         self._tasks: list[asyncio.Task[None]] = []
         self._clients: list[aioredis.Redis] = []
+        self._wake = asyncio.Event()
         self.last: dict[Role, EndpointStatus] = {}
+
+    def check_now(self, lost: str | None = None) -> None:
+        """Ping both endpoints at once instead of at the next turn. `lost`: the server is known
+        to be gone (why, in a few words): connected endpoints say so before their ping does."""
+        if lost is not None:
+            for status in list(self.last.values()):
+                if status.state == EndpointState.CONNECTED:
+                    self._publish(
+                        EndpointStatus(status.role, status.url, EndpointState.RECONNECTING, lost)
+                    )
+        self._wake.set()
 
     def start(self, broker_url: str, result_backend: str) -> None:
         loop = asyncio.get_running_loop()
@@ -152,7 +166,7 @@ class BrokerStatusMonitor:
             if reason is None:
                 failures = 0
                 self._publish(EndpointStatus(role, shown, EndpointState.CONNECTED))
-                await asyncio.sleep(self._interval)
+                await self._nap(self._interval)
                 continue
             failures += 1
             was_up = self.last[role].state == EndpointState.CONNECTED
@@ -163,7 +177,15 @@ class BrokerStatusMonitor:
                 continue
             delay = min(self._max_backoff, self._first_retry * 2 ** min(failures - 1, 16))
             self._publish(EndpointStatus(role, shown, EndpointState.DOWN, reason, delay))
-            await asyncio.sleep(delay)
+            await self._nap(delay)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep until the next check, or until `check_now()`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        # Both watchers wake on the same event: clear it once they had a chance to see it.
+        asyncio.get_running_loop().call_soon(self._wake.clear)
 
     def _publish(self, status: EndpointStatus) -> None:
         previous = self.last.get(status.role)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from pixcrawler_gui.services.events import (
     EventHub,
     Location,
+    TaskEventKind,
     WorkerChanged,
+    WorkerCrashed,
     WorkerLog,
     WorkerSnapshot,
     WorkerState,
@@ -71,6 +73,11 @@ class ManagedWorker:
             queues=spec.queues,
         )
         self.last_heartbeat: float | None = None
+        # Tasks this worker took and has not finished, in the order it took them (task
+        # events); a crash hands them back to the queue.
+        self._held: dict[str, None] = {}
+        self._task_events_seen = False  # in this run: if not, the held tasks are unknown
+        self._last_crash_at: float | None = None
 
     @property
     def snapshot(self) -> WorkerSnapshot:
@@ -93,17 +100,19 @@ class ManagedWorker:
             self._run(), name=f"worker {self.spec.name}"
         )
 
-    async def stop(self) -> None:
-        """Warm shutdown, then a hard kill of the process group after the grace period."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Warm shutdown, then a hard kill of the process group after the grace period (or
+        `grace` seconds)."""
         self._stop_requested = True
         process = self.process
+        grace = self._grace if grace is None else grace
         if process is not None and process.running():
             self._update(state=WorkerState.STOPPING, restart_in=None)
             await self._graceful_stop(self)
             try:
-                await asyncio.wait_for(process.wait(), self._grace)
+                await asyncio.wait_for(process.wait(), grace)
             except TimeoutError:
-                self._note(f"still running after {self._grace:.0f} s: killing it")
+                self._note(f"still running after {grace:.0f} s: killing it")
                 process.kill()
                 await process.wait()
         if self._task is not None and not self._task.done():
@@ -111,6 +120,8 @@ class ManagedWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        self._held.clear()
+        self._task_events_seen = False
         if self.state not in (WorkerState.FAILED,):
             self._update(state=WorkerState.STOPPED, restart_in=None, pid=None, active_tasks=0)
 
@@ -133,6 +144,14 @@ class ManagedWorker:
         self._ready.set()
         state = WorkerState.BUSY if active > 0 else WorkerState.READY
         self._update(state=state, active_tasks=active, processed=processed, heartbeat_age=None)
+
+    def on_task_event(self, kind: TaskEventKind, task_id: str) -> None:
+        """A task event for this node: it took a task, started it, or is done with it."""
+        self._task_events_seen = True
+        if kind == "ended":
+            self._held.pop(task_id, None)
+        elif self.state in (WorkerState.STARTING, WorkerState.READY, WorkerState.BUSY):
+            self._held[task_id] = None
 
     def set_heartbeat_age(self, seconds: float | None) -> None:
         """Report a worker that stopped sending heartbeats (None: it is beating again)."""
@@ -168,6 +187,7 @@ class ManagedWorker:
                 crashes = 0
             crashes += 1
             reason = result.error or _crash_reason(result)
+            held = self._take_held()
             self._update(
                 state=WorkerState.CRASHED,
                 pid=None,
@@ -182,9 +202,11 @@ class ManagedWorker:
                     state=WorkerState.FAILED,
                     error=f"crashed {crashes} times in a row; last: {reason}",
                 )
+                self._announce_crash(result, crashes, held, None)
                 return
             delay = self._policy.delay(crashes)
             self._note(f"worker {reason}; restarting in {delay:.1f} s")
+            self._announce_crash(result, crashes, held, delay)
             await self._countdown(delay)
             self._update(restarts=self._snapshot.restarts + 1)
 
@@ -208,6 +230,43 @@ class ManagedWorker:
             raise
         finally:
             self.process = None if not process.running() else process
+
+    def _take_held(self) -> tuple[tuple[str, ...], int]:
+        """The tasks a crashed run held (ids known from events, and how many in all)."""
+        ids = tuple(self._held)
+        self._held.clear()
+        seen, self._task_events_seen = self._task_events_seen, False
+        # No task event in this run (the app was not listening when it took them): the last
+        # heartbeat's count is all there is. Otherwise events are newer than any heartbeat.
+        return ids, len(ids) if seen else self._snapshot.active_tasks
+
+    def _announce_crash(
+        self,
+        result: ProcessExit,
+        crashes: int,
+        held: tuple[tuple[str, ...], int],
+        restart_in: float | None,
+    ) -> None:
+        ids, count = held
+        now = time.time()
+        previous, self._last_crash_at = self._last_crash_at, now
+        if count:
+            self._note(f"{count} task(s) it held go back to the queue and run again")
+        self._hub.publish(
+            WorkerCrashed(
+                worker_id=self.worker_id,
+                node=self.spec.name,
+                at=now,
+                exit_code=result.exit_code,
+                signal=result.signal,
+                restarted=restart_in is not None,
+                restart_in=restart_in,
+                crashes_in_a_row=crashes,
+                previous_crash_at=previous,
+                tasks_handed_back=count,
+                task_ids=ids,
+            )
+        )
 
     async def _countdown(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -236,6 +295,8 @@ class ManagedWorker:
 
 
 def _crash_reason(result: ProcessExit) -> str:
+    if result.signal is not None:
+        return f"killed by signal {result.signal}"
     if result.crashed:
         return "killed by a signal"
     return f"exited with code {result.exit_code}"

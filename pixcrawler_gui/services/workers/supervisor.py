@@ -21,6 +21,7 @@ from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import (
     EventHub,
     NodeEvent,
+    TaskEvent,
     WorkerChanged,
     WorkerRemoved,
     WorkerSnapshot,
@@ -102,8 +103,11 @@ class LocalSupervisor(Supervisor):
         base_env: Mapping[str, str] | None = None,
         include: Sequence[str] = (),
         known_nodes: Callable[[], Sequence[str]] = tuple,
+        broker_up: Callable[[], bool] = lambda: True,
     ) -> None:
         self.hub = hub
+        # Control commands to a broker that does not answer block for seconds (kombu retries).
+        self._broker_up = broker_up
         self.hostname = hostname or socket.gethostname()
         self._executor = executor
         self._policy = policy or RestartPolicy()
@@ -120,6 +124,7 @@ class LocalSupervisor(Supervisor):
         self._control: Any = None  # the Celery app, for control commands
         self._liveness: asyncio.Task[None] | None = None
         hub.subscribe(NodeEvent, self._on_node_event)
+        hub.subscribe(TaskEvent, self._on_task_event)
 
     def configure(self, broker_url: str, result_backend: str, control: Any) -> None:
         """Endpoints and the Celery app to use; workers added before this wait for it."""
@@ -184,8 +189,8 @@ class LocalSupervisor(Supervisor):
         if any(w.state == WorkerState.BUSY for w in running):
             return True
         nodes = [w.spec.name for w in running if w.state == WorkerState.READY]
-        if not nodes or self._control is None:
-            return False
+        if not nodes or self._control is None or not self._broker_up():
+            return False  # no broker: nothing can be running that we could interrupt
         # Heartbeats are up to 2 s old: ask the workers themselves before answering.
         loop = asyncio.get_running_loop()
         active = await loop.run_in_executor(self._executor, self._active_tasks, nodes)
@@ -198,14 +203,16 @@ class LocalSupervisor(Supervisor):
             return {}
         return reply or {}
 
-    async def shutdown(self, keep_running: bool = False) -> None:
+    async def shutdown(self, keep_running: bool = False, grace: float | None = None) -> None:
+        """As `Supervisor.shutdown`; `grace` shortens the wait before a worker is killed (Redis
+        is gone: a warm shutdown could neither finish its tasks' reports nor ack them)."""
         if self._liveness is not None:
             self._liveness.cancel()
         if keep_running:
             for worker in self._workers.values():
                 worker.detach()
         else:
-            await asyncio.gather(*(w.stop() for w in self._workers.values()))
+            await asyncio.gather(*(w.stop(grace) for w in self._workers.values()))
         await self._tasks.close()
 
     async def _launch(self, spec: WorkerSpec) -> Launch:
@@ -223,7 +230,7 @@ class LocalSupervisor(Supervisor):
             return
         if sys.platform == "win32":
             # Windows ignores terminate() for console programs; ask the worker over the broker.
-            if self._control is not None:
+            if self._control is not None and self._broker_up():
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._shutdown_node, worker.spec.name)
         else:
@@ -237,6 +244,11 @@ class LocalSupervisor(Supervisor):
         for worker in self._workers.values():
             if worker.spec.name == event.node:
                 worker.on_node_event(event.kind, event.active, event.processed)
+
+    def _on_task_event(self, event: TaskEvent) -> None:
+        for worker in self._workers.values():
+            if worker.spec.name == event.node:
+                worker.on_task_event(event.kind, event.task_id)
 
     async def _watch_liveness(self) -> None:
         while True:

@@ -24,6 +24,7 @@ class ProcessExit:
     exit_code: int | None  # None when the process was killed by a signal or never started
     crashed: bool  # killed by a signal, or failed to start
     error: str | None = None  # why it could not start
+    signal: int | None = None  # the signal that killed it (POSIX only)
 
 
 class _Process(QProcess):
@@ -130,7 +131,9 @@ class WorkerProcess(QObject):
         self._flush()
         self._reap_group()
         crashed = status == QProcess.ExitStatus.CrashExit
-        self._resolve(ProcessExit(None if crashed else exit_code, crashed))
+        # On POSIX, Qt reports the number of the signal that ended a crashed process.
+        killed_by = exit_code if crashed and sys.platform != "win32" and exit_code > 0 else None
+        self._resolve(ProcessExit(None if crashed else exit_code, crashed, signal=killed_by))
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTreeView,
@@ -29,9 +30,16 @@ from pixcrawler_gui.desktop.icon import app_icon
 from pixcrawler_gui.models.jobs_model import COLUMNS, NAME, PROGRESS, JobRow, JobsModel
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.presentation import job_text as words
+from pixcrawler_gui.presentation import redis_text
+from pixcrawler_gui.presentation.worker_text import handed_back_text
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import EventHub, WorkersOnline
-from pixcrawler_gui.services.jobs.job_events import JobActionDone, JobActionFailed
+from pixcrawler_gui.services.jobs.job_events import (
+    JobActionDone,
+    JobActionFailed,
+    JobSpaceLow,
+    TasksHandedBack,
+)
 from pixcrawler_gui.views.jobs.progress_delegate import ProgressDelegate
 from pixcrawler_gui.views.row_selection import select_row, selected_row
 from pixcrawler_gui.views.style import label
@@ -59,6 +67,8 @@ class JobsView(QWidget):
         self.controls = controls
         self.model = JobsModel(hub, self)
         self._tasks = TaskSet()
+        # Per job: its tasks a crashed worker handed back, for the details below the list.
+        self._handed_back: dict[str, list[TasksHandedBack]] = {}
 
         title = label("Jobs", "PageTitle", self, wrap=False)
         subtitle = label(
@@ -128,6 +138,8 @@ class JobsView(QWidget):
         subscribe_for(self, hub, JobActionFailed, self._on_failed)
         subscribe_for(self, hub, JobActionDone, self._on_done)
         subscribe_for(self, hub, WorkersOnline, self._on_workers_online)
+        subscribe_for(self, hub, TasksHandedBack, self._on_handed_back)
+        subscribe_for(self, hub, JobSpaceLow, self._on_space_low)
         self._rows_changed()
 
     def _no_worker_notice(self) -> QFrame:
@@ -203,7 +215,7 @@ class JobsView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
-        for column, width in enumerate((0, 160, 130, 75, 80, 85, 70, 110)):
+        for column, width in enumerate((0, 185, 130, 75, 80, 85, 70, 100)):
             if column != NAME:
                 self.tree.setColumnWidth(column, width)
         self.tree.selectionModel().selectionChanged.connect(self._refresh)
@@ -214,7 +226,14 @@ class JobsView(QWidget):
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.tree)
-        splitter.addWidget(self.details)
+        # Scrolls rather than cuts off lines when the details outgrow the pane.
+        self.details_area = QScrollArea(self)
+        self.details_area.setWidget(self.details)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        # Room for the usual details (name, counts, folder, report, start) and a notice or two.
+        self.details_area.setMinimumHeight(self.details.fontMetrics().lineSpacing() * 8 + 12)
+        splitter.addWidget(self.details_area)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         return splitter
@@ -248,7 +267,9 @@ class JobsView(QWidget):
         self.again_button.setEnabled(job is not None and job.info.spec is not None)
         self.remove_button.setEnabled(job is not None and job.ended)
         self.report_button.setEnabled(job is not None and bool(job.progress.summary.get("report")))
-        self.details.setText(_details(job) if job is not None else "")
+        handed_back = self._handed_back.get(job.job_id, []) if job is not None else []
+        paused = job is not None and self.model.paused(job)
+        self.details.setText(_details(job, handed_back, paused) if job is not None else "")
         self._update_notice()
 
     def _double_clicked(self, index: QModelIndex) -> None:
@@ -315,6 +336,17 @@ class JobsView(QWidget):
     def _on_failed(self, event: JobActionFailed) -> None:
         self._say(f"{_ACTION_WORDS.get(event.action, event.action)} failed: {event.reason}")
 
+    def _on_space_low(self, event: JobSpaceLow) -> None:
+        text = words.space_text(event.check)
+        if text:
+            self._say(text)
+
+    def _on_handed_back(self, event: TasksHandedBack) -> None:
+        self._handed_back.setdefault(event.job_id, []).append(event)
+        job = self.selected()
+        if job is not None and job.job_id == event.job_id:
+            self._refresh()
+
     def _on_done(self, event: JobActionDone) -> None:
         self.feedback.hide()
         if event.new_job_id and event.action in ("retry", "submit"):
@@ -328,14 +360,22 @@ def _has_retry_work(job: JobRow) -> bool:
     )
 
 
-def _details(job: JobRow) -> str:
+def _details(
+    job: JobRow, handed_back: list[TasksHandedBack] | None = None, paused: bool = False
+) -> str:
     p = job.progress
     esc = html.escape
-    state = words.job_state_text(p, job.reason)
+    state = redis_text.JOB_PAUSED if paused else words.job_state_text(p, job.reason)
     lines = [f"<b>{esc(job.info.name)}</b> — {esc(state)}"]
+    if paused:
+        lines.append(f"<span style='color:{redis_text.PAUSED_COLOR}'>"
+                     f"{esc(redis_text.PAUSED_WHY)}</span>")  # fmt: skip
     if job.reason and p.state != "failed":
         lines.append(f"Why: {esc(job.reason)}")
     lines.append(f"{esc(words.counts_text(p))} (target {p.target})")
+    for event in handed_back or ():
+        text = handed_back_text(event, job.ended)
+        lines.append(f"<span style='color:{words.AMBER}'>{esc(text)}</span>")
     lines.append(f"Folder: {esc(job.info.output_dir)}")
     if p.summary.get("report"):
         lines.append(f"Report: {esc(str(p.summary['report']))}")

@@ -1,4 +1,5 @@
-"""Desktop notifications when a job ends (finished, failed or cancelled), with its counts.
+"""Desktop notifications when a job ends (finished, failed or cancelled), with its counts, and
+when a local worker keeps crashing or the supervisor gives up on it.
 
 `JobNotifications` words the message; a `Notifier` shows it. `TrayNotifier` uses the system
 tray (QSystemTrayIcon.showMessage) where there is one and keeps what it showed, so a test or
@@ -15,7 +16,8 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.presentation import job_text as words
-from pixcrawler_gui.services.events import EventHub
+from pixcrawler_gui.presentation.worker_text import crash_alert
+from pixcrawler_gui.services.events import EventHub, WorkerCrashed
 from pixcrawler_gui.services.jobs.job_events import JobEnded
 
 Level = Literal["info", "warning", "error"]
@@ -61,7 +63,8 @@ def job_message(event: JobEnded) -> tuple[str, str, Level]:
         return f"Crawl finished: {p.name}", f"{counts}. {few}.", "warning"
     if p.state == "cancelled":
         return f"Crawl cancelled: {p.name}", f"What it saved stays: {counts}.", "warning"
-    reason = event.reason or p.error or "unknown error"
+    fault = words.fault_text(p.fault) if p.fault is not None else None
+    reason = fault or event.reason or p.error or "unknown error"
     return f"Crawl failed: {p.name}", f"{reason}. Saved before it stopped: {counts}.", "error"
 
 
@@ -73,3 +76,20 @@ class JobNotifications(QObject):
 
     def _on_ended(self, event: JobEnded) -> None:
         self.notifier.notify(*job_message(event))
+
+
+class WorkerCrashNotifications(QObject):
+    """A repeated crash of one worker, or the supervisor giving up on it, pops up; a single
+    crash is told on the Workers page only (the worker is back within seconds)."""
+
+    def __init__(self, hub: EventHub, notifier: Notifier, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.notifier = notifier
+        self._alerted: dict[str, float] = {}  # worker id -> when it last raised one
+        subscribe_for(self, hub, WorkerCrashed, self._on_crashed)
+
+    def _on_crashed(self, event: WorkerCrashed) -> None:
+        alert = crash_alert(event, self._alerted.get(event.worker_id))
+        if alert is not None:
+            self._alerted[event.worker_id] = event.at
+            self.notifier.notify(*alert)

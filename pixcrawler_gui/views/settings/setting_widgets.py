@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -51,6 +52,18 @@ class Binding:
     def _show(self, value: Any) -> None:
         raise NotImplementedError
 
+    def load_text(self, text: str) -> None:
+        """Show `text` as if typed, without reporting it: a file's text that is not a value.
+        A check box or a list of choices cannot hold such text and keeps its value."""
+        self._loading = True
+        try:
+            self._show_text(text)
+        finally:
+            self._loading = False
+
+    def _show_text(self, text: str) -> None:
+        pass
+
     def _emit(self, value: Any) -> None:
         if not self._loading:
             self._changed(value)
@@ -63,15 +76,44 @@ class Binding:
         self.widget.setEnabled(enabled)
 
 
+class _TextSpin(QSpinBox):
+    """A spin box that can show a settings file's text that is not a number (Qt rewrites the
+    text from the value whenever the box is shown), until the user types over it."""
+
+    raw: str | None = None
+
+    def textFromValue(self, value: int) -> str:
+        return self.raw if self.raw is not None else super().textFromValue(value)
+
+
+class _TextDoubleSpin(QDoubleSpinBox):
+    raw: str | None = None
+
+    def textFromValue(self, value: float) -> str:
+        return self.raw if self.raw is not None else super().textFromValue(value)
+
+
 class BoolBinding(Binding):
     def __init__(self, field: EditorField, changed: Changed, invalid: Invalid) -> None:
         super().__init__(field, changed, invalid)
         self.box = QCheckBox(field.info.title)
         self.widget = self.box
         self.box.toggled.connect(self._emit)
+        self.box.checkStateChanged.connect(self._state_changed)
 
     def _show(self, value: Any) -> None:
+        self.box.setTristate(False)
         self.box.setChecked(bool(value))
+
+    def _show_text(self, text: str) -> None:
+        # Neither on nor off: the file's text is neither; a click then says which.
+        self.box.setTristate(True)
+        self.box.setCheckState(Qt.CheckState.PartiallyChecked)
+
+    def _state_changed(self, state: Qt.CheckState) -> None:
+        if self.box.isTristate() and state != Qt.CheckState.PartiallyChecked:
+            self.box.setTristate(False)
+            self._emit(state == Qt.CheckState.Checked)
 
 
 class IntBinding(Binding):
@@ -79,7 +121,7 @@ class IntBinding(Binding):
         super().__init__(field, changed, invalid)
         self.low = int(field.info.minimum if field.info.minimum is not None else 0)
         self.high = int(field.info.maximum if field.info.maximum is not None else INT32_MAX)
-        self.spin = QSpinBox()
+        self.spin = _TextSpin()
         self.spin.setRange(self.low, min(self.high, INT32_MAX))
         self.spin.setGroupSeparatorShown(self.high >= 100_000)
         self.spin.setMinimumWidth(140)
@@ -87,6 +129,9 @@ class IntBinding(Binding):
         self.spin.lineEdit().textChanged.connect(self._typed)
 
     def _typed(self, text: str) -> None:
+        if text == self.spin.raw:
+            return
+        self.spin.raw = None
         digits = text.replace(self.spin.locale().groupSeparator(), "").strip()
         try:
             value = int(digits)
@@ -99,7 +144,13 @@ class IntBinding(Binding):
         self._emit(value)
 
     def _show(self, value: Any) -> None:
+        self.spin.raw = None
         self.spin.setValue(int(value))
+        self.spin.lineEdit().setText(self.spin.textFromValue(self.spin.value()))
+
+    def _show_text(self, text: str) -> None:
+        self.spin.raw = text
+        self.spin.lineEdit().setText(text)
 
 
 class FloatBinding(Binding):
@@ -107,16 +158,26 @@ class FloatBinding(Binding):
         super().__init__(field, changed, invalid)
         low = float(field.info.minimum if field.info.minimum is not None else 0.0)
         high = float(field.info.maximum if field.info.maximum is not None else 1e9)
-        self.spin = QDoubleSpinBox()
+        self.spin = _TextDoubleSpin()
         self.spin.setDecimals(2)
         self.spin.setRange(low, high)
         self.spin.setSingleStep(0.5)
         self.spin.setMinimumWidth(140)
         self.widget = self.spin
-        self.spin.valueChanged.connect(self._emit)
+        self.spin.valueChanged.connect(self._value_changed)
+
+    def _value_changed(self, value: float) -> None:
+        self.spin.raw = None
+        self._emit(value)
 
     def _show(self, value: Any) -> None:
+        self.spin.raw = None
         self.spin.setValue(float(value))
+        self.spin.lineEdit().setText(self.spin.textFromValue(self.spin.value()))
+
+    def _show_text(self, text: str) -> None:
+        self.spin.raw = text
+        self.spin.lineEdit().setText(text)
 
 
 class ChoiceBinding(Binding):
@@ -130,6 +191,9 @@ class ChoiceBinding(Binding):
 
     def _show(self, value: Any) -> None:
         self.combo.setCurrentIndex(max(self.combo.findData(value), 0))
+
+    def _show_text(self, text: str) -> None:
+        self.combo.setCurrentIndex(-1)  # none of the choices: picking any one says which
 
 
 class TextBinding(Binding):
@@ -148,6 +212,9 @@ class TextBinding(Binding):
 
     def _show(self, value: Any) -> None:
         self.edit.setText("" if value is None else str(value))
+
+    def _show_text(self, text: str) -> None:
+        self.edit.setText(text)
 
 
 class SecretBinding(TextBinding):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -21,7 +22,7 @@ from celery_core.settings.file_settings import (
     ENVIRONMENTS,
     Environment,
     SettingsError,
-    current_environment,
+    active_environment,
 )
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import ConnectionCheck, Role
@@ -50,6 +51,8 @@ class SettingsActions(Protocol):
 
 
 class SettingsDialog(QDialog):
+    saved = Signal()  # after the settings were written
+
     def __init__(
         self, editor: SettingsEditor, actions: SettingsActions, parent: QWidget | None = None
     ) -> None:
@@ -70,6 +73,16 @@ class SettingsDialog(QDialog):
         top.addWidget(self.environment)
         top.addSpacing(12)
         top.addWidget(self.file_label, 1)
+
+        # What in the files no field below can show or correct (a line naming no setting, a
+        # real environment variable), and that saving turns unreadable lines into comments.
+        self.problems = QFrame(self)
+        self.problems.setObjectName("Banner")
+        self.problems_text = label("", "BannerText", self.problems)
+        problems_row = QHBoxLayout(self.problems)
+        problems_row.setContentsMargins(10, 6, 10, 6)
+        problems_row.addWidget(self.problems_text, 1)
+        self.problems.hide()
 
         self.form = SettingsForm(editor, self)
         self._add_connection_test()
@@ -97,6 +110,7 @@ class SettingsDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.problems)
         layout.addWidget(self.form, 1)
         layout.addWidget(self.banner)
         layout.addLayout(buttons)
@@ -105,6 +119,7 @@ class SettingsDialog(QDialog):
         self.form.edited.connect(self._update)
         self.resize(940, 640)
         self._saved: SaveOutcome | None = None
+        self._show_problems()
         self._update()
 
     def _add_connection_test(self) -> None:
@@ -149,8 +164,10 @@ class SettingsDialog(QDialog):
             return
         self._saved = outcome
         self.form.reload()
+        self._show_problems()
         self._update()
         self._actions.settings_saved(outcome)
+        self.saved.emit()
 
     def _restart_workers(self) -> None:
         count = self._actions.restart_running_workers()
@@ -174,14 +191,29 @@ class SettingsDialog(QDialog):
         self.editor.load(env)
         self._saved = None
         self.form.reload()
+        self._show_problems()
         self._update()
 
     # -- display -------------------------------------------------------------------------------
 
+    def _show_problems(self) -> None:
+        """Open on the first field marked, and say what no field can show."""
+        first = self.form.first_marked()
+        if first is not None:
+            self.form.show_page_of(first)
+        lines = [problem.describe() for problem in self.editor.notes()]
+        if self.editor.repairs():
+            lines.append(
+                "Saving keeps the lines PixCrawler cannot read as comments, so the file loads "
+                "cleanly; correct any marked field first."
+            )
+        self.problems_text.setText("\n".join(lines))
+        self.problems.setVisible(bool(lines))
+
     def _update(self) -> None:
         self.save_button.setEnabled(self.editor.can_save())
         self.file_label.setText(f"Settings file: {self.editor.file_for()}")
-        active = current_environment()
+        active = active_environment()[0]
         if self.editor.env != active:
             self.active_note.setText(
                 f"PixCrawler runs with the “{active}” settings now; these apply when it starts "
@@ -209,11 +241,11 @@ class SettingsDialog(QDialog):
                 self.banner.hide()
             return
         saved = self._saved
-        if saved is None or not saved.changed:
+        if saved is None or not (saved.changed or saved.files):
             self.banner.hide()
             return
         needs_worker = saved.needing("worker")
-        if needs_worker and running and self.editor.env == current_environment():
+        if needs_worker and running and self.editor.env == active_environment()[0]:
             workers = (
                 "1 running worker still uses"
                 if running == 1

@@ -46,6 +46,9 @@ class FieldRow:
         self.description = label(field.info.description, "Description", parent)
         self.error = label("", "FieldError", parent)
         self.error.hide()
+        # A value in a settings file that could not be used: what, where, and what is used.
+        self.problem = label("", "Badge", parent)
+        self.problem.hide()
         self.override = label(
             f"Set by the environment variable {field.info.env_var}, which wins over the "
             "settings file: change it there.",
@@ -63,12 +66,17 @@ class FieldRow:
         column.setSpacing(2)
         column.addWidget(binding.widget, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.error)
+        column.addWidget(self.problem)
         column.addWidget(self.description)
         column.addWidget(self.override)
 
     def show_error(self, message: str | None) -> None:
         self.error.setText(message or "")
         self.error.setVisible(bool(message))
+
+    def show_problem(self, note: str | None) -> None:
+        self.problem.setText(note or "")
+        self.problem.setVisible(bool(note))
 
 
 class SettingsForm(QWidget):
@@ -102,7 +110,6 @@ class SettingsForm(QWidget):
         layout.addLayout(side)
         layout.addWidget(self.pages, 1)
         self.reload()
-        self._apply_advanced(False)
 
     def _add_group(self, owner: type[FileSettings], group: str, fields: list[EditorField]) -> None:
         title = section_title(owner)
@@ -166,13 +173,22 @@ class SettingsForm(QWidget):
         """Show the editor's values (after loading another environment or saving)."""
         for key, row in self.rows.items():
             row.binding.load(self.editor.value(key))
+            text = self.editor.shown_text(key)
+            if text is not None:
+                row.binding.load_text(text)
         self.refresh()
+        self._apply_advanced(self.show_advanced.isChecked())
 
     def refresh(self) -> None:
         errors = self.editor.errors()
+        marked = set(errors)
         for key, row in self.rows.items():
             row.show_error(errors.get(key))
-        bad_pages = {self._page_key(key) for key in errors}
+            note = self.editor.problem_note(key)
+            row.show_problem(note)
+            if note:
+                marked.add(key)
+        bad_pages = {self._page_key(key) for key in marked}
         for item in self._nav_items():
             page_key = str(item.data(Qt.ItemDataRole.UserRole))
             group = page_key.split(":", 1)[1]
@@ -208,9 +224,19 @@ class SettingsForm(QWidget):
         if page is not None:
             self.pages.setCurrentWidget(page)
 
+    def first_marked(self) -> str | None:
+        """The first field with an error or a problem note, in the order of the pages."""
+        errors = self.editor.errors()
+        for key in self.rows:
+            if key in errors or self.editor.problem_note(key):
+                return key
+        return None
+
     def _apply_advanced(self, shown: bool) -> None:
+        errors = self.editor.errors()
         for key, row in self.rows.items():
-            visible = shown or not row.field.info.advanced or key in self.editor.errors()
+            marked = key in errors or bool(self.editor.problem_note(key))
+            visible = shown or not row.field.info.advanced or marked
             row.container.setVisible(visible)
             self._row_labels[key].setVisible(visible)
         shown_pages = {

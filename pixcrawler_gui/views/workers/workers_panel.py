@@ -1,4 +1,5 @@
-"""The Workers page: the table of workers, their controls and the log of the selected one."""
+"""The Workers page: the table of workers, their controls, and for the selected one its latest
+crashes (what stopped it, when, what became of its tasks) and its log."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 from pixcrawler_gui.desktop.icon import app_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.models.workers_model import WorkersModel
+from pixcrawler_gui.presentation.worker_text import crash_notice, signal_hint
 from pixcrawler_gui.services.events import (
     EventHub,
     Location,
@@ -33,7 +35,7 @@ from pixcrawler_gui.services.events import (
 )
 from pixcrawler_gui.services.workers.supervisor import Supervisor
 from pixcrawler_gui.views.row_selection import select_row, selected_row
-from pixcrawler_gui.views.style import label
+from pixcrawler_gui.views.style import MUTED_TEXT, label
 from pixcrawler_gui.views.workers.add_worker_dialog import AddWorkerDialog
 
 LOG_BLOCKS = 2000
@@ -173,6 +175,7 @@ class WorkersPanel(QWidget):
         banner.setContentsMargins(10, 6, 10, 6)
         banner.addWidget(self.problem_text)
         self.problem.hide()
+        self.crash_box = self._crash_banner(log_box)
         self.log_view = QPlainTextEdit(log_box)
         self.log_view.setObjectName("LogView")
         self.log_view.setReadOnly(True)
@@ -189,6 +192,7 @@ class WorkersPanel(QWidget):
         column.setContentsMargins(0, 6, 0, 0)
         column.addWidget(self.log_title)
         column.addWidget(self.problem)
+        column.addWidget(self.crash_box)
         column.addWidget(self.log_view, 1)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -198,6 +202,23 @@ class WorkersPanel(QWidget):
         splitter.setStretchFactor(1, 3)
         self.splitter = splitter
         return splitter
+
+    def _crash_banner(self, parent: QWidget) -> QFrame:
+        """The selected worker's latest crashes, newest first, until the user dismisses them."""
+        frame = QFrame(parent)
+        frame.setObjectName("Banner")
+        self.crash_text = label("", "BannerText", frame)
+        self.crash_text.setTextFormat(Qt.TextFormat.RichText)
+        self.crash_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.crash_dismiss = QPushButton("Dismiss", frame)
+        self.crash_dismiss.setToolTip("Hide these notices; the log keeps them")
+        self.crash_dismiss.clicked.connect(self._dismiss_crashes)
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.crash_text, 1)
+        row.addWidget(self.crash_dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        frame.hide()
+        return frame
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -273,6 +294,7 @@ class WorkersPanel(QWidget):
         if snapshot is None:
             self.log_title.setText("Log")
             self.problem.hide()
+            self.crash_box.hide()
             return
         if not local:
             self.log_title.setText(f"{snapshot.node} — remote worker")
@@ -282,6 +304,26 @@ class WorkersPanel(QWidget):
         else:
             self.log_title.setText(f"Log of {snapshot.node}")
         self._show_problem(snapshot)
+        self._show_crashes(snapshot)
+
+    def _show_crashes(self, snapshot: WorkerSnapshot) -> None:
+        crashes = self.model.crashes(snapshot.worker_id)
+        if not crashes:
+            self.crash_box.hide()
+            return
+        title = "Latest crash" if len(crashes) == 1 else f"Latest {len(crashes)} crashes"
+        lines = "".join(f"<li>{_escape(crash_notice(c))}</li>" for c in crashes)
+        hints = dict.fromkeys(h for c in crashes if (h := signal_hint(c.signal)))
+        notes = "".join(f"<br><span style='color:{MUTED_TEXT}'>{_escape(h)}</span>" for h in hints)
+        self.crash_text.setText(
+            f"<b>{title}</b><ul style='margin:2px 0 0 -24px'>{lines}</ul>{notes}"
+        )
+        self.crash_box.show()
+
+    def _dismiss_crashes(self) -> None:
+        snapshot = self.selected()
+        if snapshot is not None:
+            self.model.clear_crashes(snapshot.worker_id)
 
     def _show_problem(self, snapshot: WorkerSnapshot) -> None:
         if snapshot.state != WorkerState.FAILED:

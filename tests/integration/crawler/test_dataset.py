@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from celery_core.crawler.dataset.labels import write_labels
+from celery_core.crawler.dataset.names import safe_name
 from celery_core.crawler.dataset.report import build_report, render_markdown, write_report
 from celery_core.crawler.dataset.temp_files import TEMP_PREFIX
 from celery_core.crawler.dataset.writer import (
     MANIFEST_NAME,
     Dataset,
     ManifestEntry,
-    safe_name,
 )
 from celery_core.crawler.types import Counts, KeywordResult
 

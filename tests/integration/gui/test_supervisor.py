@@ -43,7 +43,7 @@ def test_killed_worker_crashes_restarts_and_is_ready_again(
     order = [WorkerState.CRASHED, WorkerState.RESTARTING, WorkerState.STARTING, WorkerState.READY]
     positions = [states.index(state) for state in order]
     assert positions == sorted(positions), states
-    assert snapshot().restarts == 1 and snapshot().error == "killed by a signal"
+    assert snapshot().restarts == 1 and snapshot().error == "killed by signal 9"
 
 
 def test_repeated_crashes_end_in_failed_with_the_last_lines(

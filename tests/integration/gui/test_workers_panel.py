@@ -55,12 +55,15 @@ def test_worker_started_from_the_panel_comes_back_after_kill_9(
     os.kill(first.pid, signal.SIGKILL)
     wait_for(qtbot, lambda: any(s.startswith("Restarting in") for s in shown), timeout=30)
     screenshot(window, "04-workers-restarting")
-    wait_for(qtbot, lambda: _state(window) == "Ready", timeout=60)
+    # Ready again, and the row still says there was a crash (the notice is under the table).
+    wait_for(qtbot, lambda: _state(window).startswith("Ready · last crash at "), timeout=60)
     crashed = next(i for i, s in enumerate(shown) if s.startswith("Crashed"))
     restarting = next(i for i, s in enumerate(shown) if s.startswith("Restarting in"))
     assert crashed < restarting < len(shown) - 1, shown
-    assert shown[crashed] == "Crashed (killed by a signal)"
-    assert "── worker killed by a signal; restarting in" in panel.log_view.toPlainText()
+    assert shown[crashed] == "Crashed (killed by signal 9)"
+    assert "── worker killed by signal 9; restarting in" in panel.log_view.toPlainText()
+    assert panel.crash_box.isVisible()
+    assert "was killed by signal 9 (SIGKILL) at " in panel.crash_text.text()
     second = model.snapshot(0)
     assert second is not None and second.pid not in (None, first.pid)
     assert second.restarts == 1
@@ -68,7 +71,7 @@ def test_worker_started_from_the_panel_comes_back_after_kill_9(
     # Stop: warm shutdown, the process exits, the row says so and can be removed.
     panel.select(second.worker_id)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-    wait_for(qtbot, lambda: _state(window) == "Stopped", timeout=60)
+    wait_for(qtbot, lambda: _state(window).startswith("Stopped · last crash at "), timeout=60)
     assert not _alive(second.pid)
     assert panel.remove_button.isEnabled()
     qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
