@@ -65,7 +65,8 @@ class Source(Protocol):
 
 
 _TALLIES = (
-    "found", "downloaded", "kept", "duplicates", "invalid", "failed", "skipped_existing", "existing"
+    "found", "downloaded", "kept", "duplicates", "invalid", "failed", "skipped_existing",
+    "existing", "in_folder",
 )  # fmt: skip
 
 
@@ -80,7 +81,12 @@ class Counts:
     invalid: int = 0
     failed: int = 0
     skipped_existing: int = 0
-    existing: int = 0  # images of this keyword kept by earlier runs (count toward the target)
+    # Images of this keyword kept by earlier runs (they count toward the target). In a job's
+    # final figures (`report.count_folders`): `in_folder - kept`, what the folder held before.
+    existing: int = 0
+    # What the keyword's folder holds now (manifest lines whose file is there): set by the
+    # job's final step from the dataset itself, 0 while the job runs.
+    in_folder: int = 0
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     failed_reasons: dict[str, int] = field(default_factory=dict)
     source_errors: list[str] = field(default_factory=list)
@@ -100,12 +106,19 @@ class Counts:
         values["source_errors"] = [str(e) for e in values.get("source_errors") or []]
         return cls(**values)
 
+    @property
+    def sources_all_failed(self) -> bool:
+        """Nothing came because every source failed: not one candidate was found, and the
+        sources said why (unreachable, blocked, ...). A failure to show, not a finish."""
+        return self.found == 0 and self.kept == 0 and bool(self.source_errors)
+
     def merge(self, other: Counts) -> None:
         """Add `other`'s figures to these (for category and job totals)."""
         for name in ("found", "downloaded", "kept", "duplicates", "invalid", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped_existing += other.skipped_existing
         self.existing += other.existing
+        self.in_folder += other.in_folder
         for mine, theirs in (
             (self.invalid_reasons, other.invalid_reasons),
             (self.failed_reasons, other.failed_reasons),

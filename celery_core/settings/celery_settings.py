@@ -11,10 +11,10 @@ import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from celery_core.settings.file_settings import (
     ENVIRONMENTS,
@@ -27,7 +27,8 @@ from celery_core.settings.file_settings import (
     env_files,
     field_meta,
 )
-from celery_core.settings.redis_urls import check_redis_url, mask_url
+from celery_core.settings.redis_urls import check_redis_url, mask_url, normalize_redis_url
+from celery_core.settings.values import split_list
 
 __all__ = [
     "ENVIRONMENTS",
@@ -60,15 +61,20 @@ class CelerySettings(FileSettings):
         "redis://localhost:6379/0",
         title="Broker URL",
         description="Redis that carries task messages. redis://[:password@]host:port/db, "
-        "rediss:// for TLS, or unix:///path/to/socket. Workers on other machines use the same one.",
-        json_schema_extra=field_meta("Connection", "worker", secret=True),
+        "rediss:// for TLS, or unix:///path/to/socket. Workers on other machines use the same one. "
+        "A password given as ?password= is moved before the @ (the form Celery reads).",
+        json_schema_extra=field_meta(
+            "Connection", "worker", secret=True, example="redis://:password@192.168.1.10:6379/0"
+        ),
     )
     result_backend: str = Field(
         "redis://localhost:6379/1",
         title="Result backend URL",
         description="Redis that stores task results and progress; usually the broker's server "
         "with another database number.",
-        json_schema_extra=field_meta("Connection", "worker", secret=True),
+        json_schema_extra=field_meta(
+            "Connection", "worker", secret=True, example="redis://:password@192.168.1.10:6379/1"
+        ),
     )
     task_time_limit: int = Field(
         1800,
@@ -76,7 +82,7 @@ class CelerySettings(FileSettings):
         le=7 * 24 * 3600,
         title="Hard time limit (s)",
         description="A task still running after this many seconds is killed.",
-        json_schema_extra=field_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker", unit="seconds"),
     )
     task_soft_time_limit: int = Field(
         1500,
@@ -85,7 +91,7 @@ class CelerySettings(FileSettings):
         title="Soft time limit (s)",
         description="After this many seconds a crawl stops cleanly and keeps what it saved. "
         "Must be lower than the hard limit.",
-        json_schema_extra=field_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker", unit="seconds"),
     )
     task_max_retries: int = Field(
         3,
@@ -103,7 +109,7 @@ class CelerySettings(FileSettings):
         title="First retry delay (s)",
         description="Wait before the first retry; each later retry waits about twice as long, "
         "with random jitter.",
-        json_schema_extra=field_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker", unit="seconds"),
     )
     task_retry_backoff_max: int = Field(
         300,
@@ -111,7 +117,7 @@ class CelerySettings(FileSettings):
         le=24 * 3600,
         title="Longest retry delay (s)",
         description="Upper bound on the wait between two retries.",
-        json_schema_extra=field_meta("Tasks", "worker"),
+        json_schema_extra=field_meta("Tasks", "worker", unit="seconds"),
     )
     task_acks_late: bool = Field(
         True,
@@ -133,7 +139,7 @@ class CelerySettings(FileSettings):
         title="Keep results for (s)",
         description="How long task results, progress and thumbnails stay in Redis. Job history "
         "is kept on this computer regardless.",
-        json_schema_extra=field_meta("Results", "worker"),
+        json_schema_extra=field_meta("Results", "worker", unit="seconds"),
     )
     worker_pool: PoolName = Field(
         "auto",
@@ -175,7 +181,7 @@ class CelerySettings(FileSettings):
         title="Memory per process before renewal (MB)",
         description="A pool process using more resident memory than this is replaced after its "
         "current task; 0 means no limit.",
-        json_schema_extra=field_meta("Worker", "worker"),
+        json_schema_extra=field_meta("Worker", "worker", unit="megabytes"),
     )
     visibility_timeout: int = Field(
         3600,
@@ -185,32 +191,37 @@ class CelerySettings(FileSettings):
         description="A message whose worker vanished without a trace is handed out again after "
         "this long. Must exceed the hard time limit, or long tasks would run twice. Workers that "
         "die on a machine still connected to Redis are detected much sooner (lease expiry).",
-        json_schema_extra=field_meta("Connection", "worker"),
+        json_schema_extra=field_meta("Connection", "worker", unit="seconds"),
     )
     task_serializer: str = Field(
         "json",
         title="Task serializer",
         description="Format of task messages. Only JSON is accepted: a message must never be "
         "able to run code on a worker.",
-        json_schema_extra=field_meta("Tasks", "worker", advanced=True),
+        json_schema_extra=field_meta("Tasks", "worker", advanced=True, example="json"),
     )
     result_serializer: str = Field(
         "json",
         title="Result serializer",
         description="Format of stored results. Only JSON is accepted.",
-        json_schema_extra=field_meta("Results", "worker", advanced=True),
+        json_schema_extra=field_meta("Results", "worker", advanced=True, example="json"),
     )
-    accept_content: list[str] = Field(
+    accept_content: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["json"],
         title="Accepted content types",
-        description="Message formats a worker accepts. Only json.",
-        json_schema_extra=field_meta("Tasks", "worker", advanced=True),
+        description="Message formats a worker accepts, comma-separated. Only json.",
+        json_schema_extra=field_meta("Tasks", "worker", advanced=True, example="json"),
     )
 
     @field_validator("broker_url", "result_backend")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        return check_redis_url(value)
+        return normalize_redis_url(check_redis_url(value))
+
+    @field_validator("accept_content", mode="before")
+    @classmethod
+    def _split_content(cls, value: object) -> object:
+        return split_list(value)
 
     @field_validator("task_serializer", "result_serializer")
     @classmethod
@@ -292,6 +303,8 @@ class FieldInfo:
     minimum: int | None
     maximum: int | None
     choices: tuple[str, ...] | None
+    example: str | None = None  # a valid value for the field's placeholder ("e.g. ...")
+    unit: str | None = None  # "seconds", "bytes" or "megabytes": also shown in words
 
 
 def field_info(cls: type[FileSettings] = CelerySettings) -> list[FieldInfo]:
@@ -323,6 +336,8 @@ def field_info(cls: type[FileSettings] = CelerySettings) -> list[FieldInfo]:
                 minimum=minimum,
                 maximum=maximum,
                 choices=choices,
+                example=str(extra["example"]) if "example" in extra else None,
+                unit=str(extra["unit"]) if "unit" in extra else None,
             )
         )
     return infos

@@ -10,7 +10,6 @@ needs no restart ("none").
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -18,6 +17,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from celery_core.settings.file_settings import FileSettings, field_meta
 from celery_core.settings.redis_urls import mask_url
+from celery_core.settings.values import check_header_value, split_list
 
 __all__ = ["DEFAULT_USER_AGENT", "KNOWN_FORMATS", "CrawlerSettings"]
 
@@ -56,7 +56,7 @@ class CrawlerSettings(FileSettings):
         description="Comma-separated networks the crawler may reach even though they are "
         "private, e.g. 192.168.1.0/24 for a NAS, or 127.0.0.0/8 for a site on this computer. "
         "Narrower than allowing all private networks.",
-        json_schema_extra=field_meta("Network safety"),
+        json_schema_extra=field_meta("Network safety", example="127.0.0.0/8, 192.168.1.0/24"),
     )
     respect_robots: bool = Field(
         True,
@@ -70,15 +70,19 @@ class CrawlerSettings(FileSettings):
         max_length=300,
         title="User-Agent",
         description="How the crawler introduces itself to web servers; robots.txt rules are "
-        "matched against it.",
-        json_schema_extra=field_meta("Network safety"),
+        "matched against it. Sent as an HTTP header: ASCII (or Latin-1) text on one line.",
+        json_schema_extra=field_meta(
+            "Network safety", example="MyDatasetBot/1.0 (+https://example.org/bot)"
+        ),
     )
     proxy_url: str | None = Field(
         None,
         title="HTTP proxy",
         description="Send all downloads through this proxy, e.g. http://user:pass@host:3128. "
         "Empty: connect directly.",
-        json_schema_extra=field_meta("Connection", secret=True),
+        json_schema_extra=field_meta(
+            "Connection", secret=True, example="http://user:pass@proxy.example:3128"
+        ),
     )
 
     # --- Connection -----------------------------------------------------------------------
@@ -104,7 +108,7 @@ class CrawlerSettings(FileSettings):
         le=300,
         title="Connect timeout (s)",
         description="Give up on a server that does not accept the connection within this time.",
-        json_schema_extra=field_meta("Connection"),
+        json_schema_extra=field_meta("Connection", unit="seconds"),
     )
     read_timeout: float = Field(
         20.0,
@@ -112,7 +116,7 @@ class CrawlerSettings(FileSettings):
         le=600,
         title="Read timeout (s)",
         description="Give up when a server sends nothing for this long.",
-        json_schema_extra=field_meta("Connection"),
+        json_schema_extra=field_meta("Connection", unit="seconds"),
     )
     total_timeout: float = Field(
         60.0,
@@ -120,7 +124,7 @@ class CrawlerSettings(FileSettings):
         le=3600,
         title="Total timeout per download (s)",
         description="Longest time one download attempt may take, however slowly data arrives.",
-        json_schema_extra=field_meta("Connection"),
+        json_schema_extra=field_meta("Connection", unit="seconds"),
     )
     max_retries: int = Field(
         2,
@@ -138,7 +142,7 @@ class CrawlerSettings(FileSettings):
         title="First retry delay (s)",
         description="Wait before the first retry; each later one waits twice as long, with "
         "jitter. A server's Retry-After is honoured up to the longest wait below.",
-        json_schema_extra=field_meta("Connection", advanced=True),
+        json_schema_extra=field_meta("Connection", advanced=True, unit="seconds"),
     )
     max_retry_wait: float = Field(
         30.0,
@@ -146,7 +150,7 @@ class CrawlerSettings(FileSettings):
         le=600,
         title="Longest retry wait (s)",
         description="Upper bound on the wait before a retry, including a server's Retry-After.",
-        json_schema_extra=field_meta("Connection", advanced=True),
+        json_schema_extra=field_meta("Connection", advanced=True, unit="seconds"),
     )
     max_redirects: int = Field(
         5,
@@ -164,7 +168,7 @@ class CrawlerSettings(FileSettings):
         le=1024 * _MB,
         title="Largest image file (bytes)",
         description="Larger downloads are stopped and refused.",
-        json_schema_extra=field_meta("Images"),
+        json_schema_extra=field_meta("Images", unit="bytes"),
     )
     max_page_bytes: int = Field(
         5 * _MB,
@@ -172,7 +176,7 @@ class CrawlerSettings(FileSettings):
         le=256 * _MB,
         title="Largest web page (bytes)",
         description="Search result and website pages are cut at this size.",
-        json_schema_extra=field_meta("Images", advanced=True),
+        json_schema_extra=field_meta("Images", advanced=True, unit="bytes"),
     )
     max_pixels: int = Field(
         40_000_000,
@@ -193,13 +197,14 @@ class CrawlerSettings(FileSettings):
         "it; one needing more than all of it is refused as too_large_to_decode. 0: automatic, "
         "a 64th of this computer's memory for the whole worker (at most 160 MB) shared by its "
         "pool processes, at least 32 MB each. Raise it to keep very large pictures.",
-        json_schema_extra=field_meta("Images"),
+        json_schema_extra=field_meta("Images", unit="megabytes"),
     )
     allowed_formats: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["JPEG", "PNG", "WEBP", "GIF", "BMP"],
         title="Image formats to keep",
-        description=f"Formats recognised by their content: {', '.join(KNOWN_FORMATS)}.",
-        json_schema_extra=field_meta("Images"),
+        description=f"Formats recognised by their content, comma-separated: "
+        f"{', '.join(KNOWN_FORMATS)}.",
+        json_schema_extra=field_meta("Images", example="JPEG, PNG, WEBP"),
     )
     thumbnail_size: int = Field(
         160,
@@ -224,25 +229,33 @@ class CrawlerSettings(FileSettings):
         "https://www.bing.com",
         title="Bing address",
         description="Base URL of Bing image search.",
-        json_schema_extra=field_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta(
+            "Search engines", advanced=True, example="https://www.bing.com"
+        ),
     )
     duckduckgo_base_url: str = Field(
         "https://duckduckgo.com",
         title="DuckDuckGo address",
         description="Base URL of DuckDuckGo image search.",
-        json_schema_extra=field_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta(
+            "Search engines", advanced=True, example="https://duckduckgo.com"
+        ),
     )
     google_base_url: str = Field(
         "https://www.google.com",
         title="Google address",
         description="Base URL of Google image search.",
-        json_schema_extra=field_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta(
+            "Search engines", advanced=True, example="https://www.google.com"
+        ),
     )
     baidu_base_url: str = Field(
         "https://image.baidu.com",
         title="Baidu address",
         description="Base URL of Baidu image search.",
-        json_schema_extra=field_meta("Search engines", advanced=True),
+        json_schema_extra=field_meta(
+            "Search engines", advanced=True, example="https://image.baidu.com"
+        ),
     )
 
     @field_validator("proxy_url", mode="before")
@@ -267,11 +280,15 @@ class CrawlerSettings(FileSettings):
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value
 
+    @field_validator("user_agent")
+    @classmethod
+    def _check_user_agent(cls, value: str) -> str:
+        return check_header_value(value)
+
     @field_validator("allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+        value = split_list(value)  # comma-separated; a JSON list from earlier files too
         if isinstance(value, list):
             for item in value:
                 try:
@@ -285,13 +302,8 @@ class CrawlerSettings(FileSettings):
     @field_validator("allowed_formats", mode="before")
     @classmethod
     def _split_formats(cls, value: object) -> object:
-        # Saved files hold a JSON list; people also write "JPEG,PNG" by hand.
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part for part in text.split(",") if part.strip()]
-        return value
+        # Comma-separated ("JPEG,PNG"); files saved by earlier versions hold a JSON list.
+        return split_list(value)
 
     @field_validator("allowed_formats")
     @classmethod

@@ -17,16 +17,21 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from celery_core.settings.values import join_list
+
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,\-*?=]*$")
 _KEY_START = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def format_value(value: object) -> str:
-    """Render a settings value the way pydantic-settings reads it back."""
+    """Render a settings value the way pydantic-settings reads it back; a list comma-separated
+    (`JPEG,PNG`, see `celery_core.settings.values`)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, list | tuple | dict):
+    elif isinstance(value, list | tuple):
+        text = join_list(value)
+    elif isinstance(value, dict):
         text = json.dumps(value)
     elif value is None:
         text = ""
@@ -34,6 +39,9 @@ def format_value(value: object) -> str:
         text = str(value)
     if _SAFE_VALUE.match(text):
         return text
+    # python-dotenv expands ${NAME} even between single quotes and has no escape for it; a
+    # variable with an empty name never exists, so ${:-$} reads back as a plain "$".
+    text = text.replace("${", "${:-$}{")
     escaped = text.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsError as DecodeError
 
 from celery_core.settings.envfile import read_keys, update_env_file
 from celery_core.settings.lenient import SettingsProblem, load_lenient, unreadable_lines
+from celery_core.settings.values import check_no_control
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # problems this process has logged already (forked children too)
@@ -134,6 +135,13 @@ class FileSettings(BaseSettings):
     """Settings read from the environment's `.env` files, savable back to them."""
 
     env_prefix_name: ClassVar[str] = ""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        """Every text (and list item) is one line: a line break in a URL is dropped by URL
+        parsers (a broken URL would pass), and in a header it breaks every request."""
+        return check_no_control(value)
 
     @classmethod
     def load(cls, env: Environment | None = None, directory: Path | None = None) -> Self:

@@ -15,7 +15,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from celery_core.crawler.dataset.labels import write_labels
-from celery_core.crawler.dataset.report import build_report, write_report
+from celery_core.crawler.dataset.report import build_report, count_folders, write_report
 from celery_core.crawler.dataset.space import storage_fault
 from celery_core.crawler.dedup.redis_index import RedisDedupIndex
 from celery_core.crawler.engine import run_keyword
@@ -23,6 +23,7 @@ from celery_core.crawler.frontier.redis_queue import RedisFrontier, RedisQuota
 from celery_core.crawler.types import Counts, KeywordResult, ProgressSnapshot, StorageFault
 from celery_core.crawler.work import candidates_for
 from celery_core.jobs.redis_keys import ProgressStore, load_job_record
+from celery_core.jobs.state import JobState, TaskReport
 from celery_core.jobs.work_items import WorkItem
 from celery_core.settings.crawler_settings import CrawlerSettings
 
@@ -60,20 +61,19 @@ def run_crawl_item(
 
     def report(snapshot: ProgressSnapshot) -> None:
         records = store.add_thumbnails(job_id, item.category, item.keyword, snapshot.new_thumbnails)
-        task.update_state(
-            state="PROGRESS",
-            meta={
-                "job_id": job_id,
-                "category": item.category,
-                "keyword": item.keyword,
-                **chunk,
-                "counts": snapshot.counts.to_dict(),
-                "target": item.target,  # a shard's share, even when it may keep more
-                "elapsed_s": round(snapshot.elapsed_s, 2),
-                "rate": round(snapshot.rate, 2),
-                "thumbnails": [r.number for r in records],
-            },
+        message = TaskReport(
+            job_id=job_id,
+            category=item.category,
+            keyword=item.keyword,
+            chunk_index=item.chunk_index,
+            chunk_count=item.chunk_count,
+            counts=snapshot.counts,
+            target=item.target,  # a shard's share, even when it may keep more
+            elapsed_s=snapshot.elapsed_s,
+            rate=snapshot.rate,
+            thumbnails=tuple(r.number for r in records),
         )
+        task.update_state(state="PROGRESS", meta=message.to_meta())
 
     frontier, quota, target = None, None, item.target
     if item.kind == "website" and item.chunk_count > 1 and item.pool_target > 0:
@@ -171,6 +171,10 @@ def finalize(
     fault = fault or next((kw.fault for kw in keywords if kw.fault is not None), None)
     submitted = float(record.get("submitted_at", time.time()))
     elapsed = time.time() - submitted
+    try:
+        count_folders(Path(root), keywords, since=submitted)
+    except OSError as exc:
+        log.warning("job %s: counting %s from its manifest failed: %s", job_id, root, exc)
     report = build_report(keywords, title=name, elapsed_s=elapsed)
     json_path: Path | None = None
     md_path: Path | None = None
@@ -190,17 +194,22 @@ def finalize(
     for kw in keywords:
         totals.merge(kw.counts)
     if fault is not None:
-        state = "failed"  # stopped by a full disk or a refused folder: the summary says which
+        state = JobState.FAILED  # a full disk or a refused folder: the summary says which
     elif cancelled or any(kw.cancelled for kw in keywords):
-        state = "cancelled"
+        state = JobState.CANCELLED
+    elif any(kw.counts.sources_all_failed for kw in keywords):
+        # A keyword got nothing because every source failed (offline, a captcha): not a finish.
+        state = JobState.FINISHED_WITH_PROBLEMS
     elif any(kw.partial for kw in keywords):
-        state = "partial"
+        state = JobState.PARTIAL
     else:
-        state = "finished"
+        state = JobState.FINISHED
     return {
         "job_id": job_id,
-        "state": state,
+        "state": str(state),
         "kept": totals.kept,
+        "in_folder": totals.in_folder,
+        "existing": totals.existing,
         "duplicates": totals.duplicates,
         "invalid": totals.invalid,
         "failed": totals.failed,

@@ -10,6 +10,7 @@ import sys
 import uuid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_WORKER = 0, 1, 2, 3
+EXIT_PROBLEMS = 4  # `crawl`: finished, but a keyword got nothing (all its sources failed)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:

@@ -18,6 +18,7 @@ from pixcrawler_gui.cli import (
     EXIT_FAILED,
     EXIT_NO_WORKER,
     EXIT_OK,
+    EXIT_PROBLEMS,
     EXIT_USAGE,
     fail,
     worker_entry_argv,
@@ -28,9 +29,12 @@ def add_parser(sub: Any) -> None:
     crawl = sub.add_parser(
         "crawl",
         help="crawl a job file into a dataset",
-        description="Submit JOB.json to the workers, show progress and print a summary. "
-        "Exit 0 when the job finished (some failed downloads are normal), 1 when it failed "
-        "or was cancelled, 2 for a bad job file, 3 when no worker answered.",
+        description="Submit JOB.json to the workers, show progress and print a summary.",
+        epilog="exit codes: 0 the job finished (some failed downloads and keywords short of "
+        "their target are normal); 1 it failed, was cancelled, or there was too little room "
+        "to start; 2 a bad job file; 3 no worker answered; 4 it finished with problems (a "
+        "keyword got nothing because every one of its sources failed: offline, a captcha; "
+        "the summary says why).",
     )
     crawl.add_argument("job", type=Path, help="the job file (JSON)")
     crawl.add_argument("--out", type=Path, metavar="DIR", help="dataset root folder")
@@ -109,6 +113,9 @@ def _room_for(spec: Any, out: Path | None) -> bool:
 
 def _follow(app: Any, handle: Any, as_json: bool) -> int:
     from celery_core.jobs.control import cancel_job, read_job
+    from celery_core.jobs.state import JobState
+    from pixcrawler_gui.presentation.job_text import problem_text
+    from pixcrawler_gui.presentation.source_text import source_problem_text
 
     started = time.monotonic()
     bar = _ProgressBar(enabled=sys.stderr.isatty() and not as_json)
@@ -133,7 +140,8 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
     summary = {
         "job_id": handle.job_id,
         "state": progress.state,
-        "kept": progress.counts.kept,
+        "in_folder": progress.in_folder,  # what the dataset holds now
+        "kept": progress.counts.kept,  # added by this run
         "already_had": progress.already_had,
         "duplicates": progress.counts.duplicates,
         "invalid": progress.counts.invalid,
@@ -150,6 +158,11 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
                 "state": k.state,
             }
             | ({"error": k.error} if k.error else {})
+            | (
+                {"error": source_problem_text(k.source_errors), "source_errors": k.source_errors}
+                if k.sources_all_failed
+                else {}
+            )
             for k in progress.keywords
         ],
     }
@@ -167,17 +180,31 @@ def _follow(app: Any, handle: Any, as_json: bool) -> int:
         }
     elif progress.error:
         summary["error"] = progress.error
+    elif progress.state == JobState.FINISHED_WITH_PROBLEMS:
+        summary["error"] = problem_text(progress)
     if as_json:
         print(json.dumps(summary))
     else:
         _print_summary(summary)
-    return EXIT_OK if progress.state in ("finished", "partial") else EXIT_FAILED
+    return exit_code(progress.state)
+
+
+def exit_code(state: str) -> int:
+    """What `pixcrawler crawl` exits with for a job that ended in `state`."""
+    from celery_core.jobs.state import SUCCEEDED_JOB_STATES, JobState
+
+    if state in SUCCEEDED_JOB_STATES:
+        return EXIT_OK
+    if state == JobState.FINISHED_WITH_PROBLEMS:
+        return EXIT_PROBLEMS
+    return EXIT_FAILED
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    had = f" ({s['already_had']} already in the folder)" if s["already_had"] else ""
+    had = f", {s['already_had']} there before" if s["already_had"] else ""
     print(
-        f"Job {s['state']}: {s['kept']} images kept{had}, {s['duplicates']} duplicates, "
+        f"Job {s['state']}: {s['in_folder']} images in the folder ({s['kept']} kept by this "
+        f"run{had}), {s['duplicates']} duplicates, "
         f"{s['invalid']} invalid, {s['failed']} failed downloads in {s['elapsed_s']:.1f} s"
     )
     print(f"Dataset: {s['output_dir']}")

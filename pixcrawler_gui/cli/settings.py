@@ -1,5 +1,13 @@
 """The `settings` role: show the settings in effect, change one, or list the files.
 
+Both settings classes: the task system's (`PIXCRAWLER_CELERY_*`) and the crawler's
+(`PIXCRAWLER_CRAWLER_*`). A key is a field name (`allowed_networks`) or its variable
+(`PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS`), in any case; field names are unique over both
+classes. A value is typed as the settings files hold it: a list comma-separated
+(`127.0.0.0/8,10.0.0.0/8`), on/off as true/false, an empty text for "not set". `set` validates
+it through its class and writes that one key; `show` masks every password (`user:pass@` and
+`?password=`), and `show --json` prints one flat object keyed by field name.
+
 Settings are read leniently here: a value that does not load is reported (one line each on
 stderr, naming the variable, the file and the line) and its default is shown in its place.
 `show` then exits 1, so a script notices; `set` still works, and setting the damaged key
@@ -11,9 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixcrawler_gui.cli import EXIT_FAILED, EXIT_USAGE, fail
+
+if TYPE_CHECKING:
+    from celery_core.settings.file_settings import FileSettings
 
 
 def add_parser(sub: Any) -> None:
@@ -22,41 +33,82 @@ def add_parser(sub: Any) -> None:
     show = settings_sub.add_parser("show", help="print the settings in effect (passwords masked)")
     show.add_argument("--json", action="store_true", help="print JSON")
     setter = settings_sub.add_parser("set", help="set KEY to VALUE in the environment's file")
-    setter.add_argument("key", help="field name, e.g. task_time_limit or broker_url")
-    setter.add_argument("value")
+    setter.add_argument(
+        "key", help="field name or variable, e.g. task_time_limit or allowed_networks"
+    )
+    setter.add_argument("value", help="the value; a list comma-separated, e.g. JPEG,PNG")
     settings_sub.add_parser("path", help="print the settings files, lowest priority first")
 
 
-def run(args: argparse.Namespace) -> int:
+def _classes() -> list[type[FileSettings]]:
     from celery_core.settings.celery_settings import CelerySettings
+    from celery_core.settings.crawler_settings import CrawlerSettings
+
+    return [CelerySettings, CrawlerSettings]
+
+
+def _masked(value: Any) -> Any:
+    """A value safe to print: every password masked, whatever the field."""
+    from celery_core.settings.redis_urls import mask_secrets, mask_url
+
+    if isinstance(value, str):
+        return mask_secrets(mask_url(value))
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as `show` prints it: the way the settings files write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def find_field(key: str) -> tuple[type[FileSettings], str] | None:
+    """The settings class and field of `key` (a field name or its variable, any case)."""
+    wanted = key.strip().lower()
+    for cls in _classes():
+        name = wanted.removeprefix(cls.env_prefix_name.lower())
+        if name in cls.model_fields:
+            return cls, name
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
     from celery_core.settings.file_settings import active_environment, env_files
 
     if args.action == "path":
         for path in env_files(active_environment()[0]):
             print(f"{path}{'' if path.exists() else '  (not created yet)'}")
         return 0
-    settings = CelerySettings.load_lenient().settings
     if args.action == "show":
-        data = settings.masked()
+        data: dict[str, Any] = {}
+        for cls in _classes():
+            settings = cls.load_lenient().settings
+            values = {name: _masked(value) for name, value in settings.model_dump().items()}
+            if args.json:
+                data.update(values)
+            else:
+                for name, value in values.items():
+                    print(f"{cls.env_var(name):<45} {_shown(value)}")
         if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            for key, value in data.items():
-                print(f"{CelerySettings.env_var(key):<45} {value}")
+            print(json.dumps(data, indent=2, ensure_ascii=False))
         problems = _problems()
         for line in problems:
             print(f"pixcrawler: settings problem: {line}", file=sys.stderr)
         return EXIT_FAILED if problems else 0
-    key = args.key.lower().removeprefix("pixcrawler_celery_")
-    if key not in CelerySettings.model_fields:
+    found = find_field(args.key)
+    if found is None:
         return fail(f"unknown setting {args.key!r}; see `pixcrawler settings show`", EXIT_USAGE)
-    raw: Any = args.value
-    if CelerySettings.model_fields[key].annotation is list[str]:
-        raw = [v.strip() for v in args.value.split(",") if v.strip()]
-    new = settings.updated(**{key: raw})
+    cls, key = found
+    # The text as a file holds it: each class's validators read it (lists comma-separated).
+    new = cls.load_lenient().settings.updated(**{key: args.value})
     path = new.save(rewrite=frozenset({key}))
-    if CelerySettings.overridden_by_environment(key):
-        print(f"note: {CelerySettings.env_var(key)} is set in the environment and wins over {path}")
+    if cls.overridden_by_environment(key):
+        print(f"note: {cls.env_var(key)} is set in the environment and wins over {path}")
     print(f"saved {key} to {path}")
     for line in _problems():
         print(f"pixcrawler: settings problem: {line}", file=sys.stderr)

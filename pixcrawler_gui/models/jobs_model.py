@@ -1,5 +1,9 @@
 """The jobs table: one row per job (newest first), its keywords as child rows.
 
+A keyword cut into parts (a long URL list, a website) is one child row with the parts
+combined (`presentation.job_rows`). A retry of a job is listed right below that job, named as
+its retry. An ended job shows how long it took and its average rate.
+
 Fed by the job events (history at start, the watcher while jobs run). Each job gets a serial
 number at insertion; child indexes carry it as their internal id, so they stay valid while
 new jobs are inserted above. While the watcher cannot reach Redis (`WatcherLink`), jobs that
@@ -8,17 +12,25 @@ have not ended show as paused, without a rate or time left that would no longer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from celery_core.jobs.state import JobProgress, KeywordProgress
+from celery_core.jobs.state import RUNNING_JOB_STATES, JobProgress, JobState
 from pixcrawler_gui.models.icons import dot_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.presentation import job_text as words
 from pixcrawler_gui.presentation import redis_text
+from pixcrawler_gui.presentation.job_rows import (
+    KeywordRow,
+    average_rate_text,
+    job_duration,
+    keyword_rows,
+    took_text,
+)
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.jobs.job_events import (
     JobEnded,
@@ -38,7 +50,6 @@ NAME, STATE, PROGRESS, RATE, ETA, DUPLICATES, FAILURES, STARTED = range(len(COLU
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (kept, target, state colour, text)
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 _Index = QModelIndex | QPersistentModelIndex
-_RUNNING = frozenset({"running", "cancelling", "finishing"})
 _KEYWORD_ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
@@ -48,10 +59,32 @@ class JobRow:
     info: JobInfo
     progress: JobProgress
     reason: str | None = None
+    _rows: tuple[KeywordRow, ...] = field(default=(), repr=False)
+    _rows_of: JobProgress | None = field(default=None, repr=False)
 
     @property
     def job_id(self) -> str:
         return self.info.job_id
+
+    @property
+    def keywords(self) -> tuple[KeywordRow, ...]:
+        """One row per keyword, its parts combined (worked out again when progress changes)."""
+        if self._rows_of is not self.progress:
+            self._rows = keyword_rows(self.progress.keywords)
+            self._rows_of = self.progress
+        return self._rows
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long the ended job took; None while it runs."""
+        if not self.ended:
+            return None
+        return job_duration(self.progress, self.info.submitted_at, self.info.finished_at)
+
+    @property
+    def took(self) -> str | None:
+        """Like "took 2 min 10 s · 4.6 images/s" once it ended, when that is known."""
+        return took_text(self.duration_s, self.progress.counts.kept)
 
     @property
     def ended(self) -> bool:
@@ -81,7 +114,7 @@ class JobsModel(QAbstractItemModel):
             job = self._job_at(parent)
             if job is None or parent.internalId() != 0:
                 return QModelIndex()
-            if 0 <= row < len(job.progress.keywords):
+            if 0 <= row < len(job.keywords):
                 return self.createIndex(row, column, job.serial)
             return QModelIndex()
         if 0 <= row < len(self._rows):
@@ -102,7 +135,7 @@ class JobsModel(QAbstractItemModel):
         if parent.internalId() != 0 or parent.column() != 0:
             return 0
         job = self._job_at(parent)
-        return len(job.progress.keywords) if job is not None else 0
+        return len(job.keywords) if job is not None else 0
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return len(COLUMNS)
@@ -131,7 +164,7 @@ class JobsModel(QAbstractItemModel):
             return job.job_id
         if index.internalId() == 0:
             return self._job_data(job, index.column(), role)
-        keywords = job.progress.keywords
+        keywords = job.keywords
         if index.row() >= len(keywords):
             return None
         return self._keyword_data(keywords[index.row()], job, index.column(), role)
@@ -150,13 +183,20 @@ class JobsModel(QAbstractItemModel):
         paused = self.paused(job)
         color = redis_text.PAUSED_COLOR if paused else words.job_state_color(p.state)
         if role == Qt.ItemDataRole.DisplayRole:
-            running = p.state in _RUNNING and not paused
+            running = p.state in RUNNING_JOB_STATES and not paused
+            duration = job.duration_s
             return {
-                NAME: job.info.name,
+                NAME: self.job_name(job),
                 STATE: self.state_text(job),
                 PROGRESS: words.job_progress_text(p),
-                RATE: words.rate_text(p.rate, running),
-                ETA: words.duration_text(p.eta_s) if running else "—",
+                RATE: average_rate_text(p.counts.kept, duration)
+                if job.ended
+                else words.rate_text(p.rate, running),
+                ETA: f"took {words.duration_text(duration)}"
+                if job.ended and duration is not None
+                else words.duration_text(p.eta_s)
+                if running
+                else "—",
                 DUPLICATES: str(p.counts.duplicates),
                 FAILURES: str(p.counts.failed + p.counts.invalid),
                 STARTED: words.when_text(job.info.submitted_at),
@@ -178,7 +218,9 @@ class JobsModel(QAbstractItemModel):
                 f"{p.counts.failed} downloads failed, "
                 f"{p.counts.invalid} files were not usable images"
             )
-        lines = [f"{job.info.name} — {self.state_text(job)}"]
+        lines = [f"{self.job_name(job)} — {self.state_text(job)}"]
+        if job.took:
+            lines.append(job.took.capitalize())
         if self.paused(job):
             lines.append(redis_text.PAUSED_WHY)
         if job.reason and p.state != "failed":
@@ -188,7 +230,8 @@ class JobsModel(QAbstractItemModel):
         lines.append(f"Folder: {job.info.output_dir}")
         return "\n".join(lines)
 
-    def _keyword_data(self, k: KeywordProgress, job: JobRow, column: int, role: int) -> Any:
+    def _keyword_data(self, row: KeywordRow, job: JobRow, column: int, role: int) -> Any:
+        k = row.combined
         text, color = words.keyword_state(k)
         paused = self.paused(job) and k.state not in _KEYWORD_ENDED
         if paused:
@@ -196,13 +239,12 @@ class JobsModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             running = k.state in ("PROGRESS", "STARTED") and not paused
             return {
-                NAME: words.keyword_name(k),
+                NAME: row.name,
                 STATE: text,
                 PROGRESS: words.keyword_progress_text(k),
                 RATE: words.rate_text(k.rate, running),
-                # A shared target's remainder depends on every part: the job's row has it.
                 ETA: words.duration_text(max(0, k.target - k.in_folder) / k.rate)
-                if running and k.rate > 0 and not k.shared_target
+                if running and k.rate > 0
                 else "—",
                 DUPLICATES: str(k.counts.duplicates),
                 FAILURES: str(k.counts.failed + k.counts.invalid),
@@ -213,9 +255,11 @@ class JobsModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DecorationRole and column == STATE:
             return dot_icon(color)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{words.keyword_name(k)}: {text}"]
-            shared = words.shared_target_text(k)
-            lines += [shared] if shared else []
+            lines = [f"{row.name}: {text}"]
+            if row.split:
+                lines.append(
+                    f"Worked on in {len(row.parts)} parts at once; select it to see each part"
+                )
             if k.already_had:
                 lines.append(words.already_had_text(k.counts.kept, k.already_had))
             lines += [f"Source problem: {e}" for e in k.source_errors]
@@ -231,6 +275,56 @@ class JobsModel(QAbstractItemModel):
 
     def job_for(self, index: _Index) -> JobRow | None:
         return self._job_at(index) if index.isValid() else None
+
+    def keyword_for(self, index: _Index) -> KeywordRow | None:
+        """The keyword row at `index`, or None for a job's row."""
+        if not index.isValid() or index.internalId() == 0:
+            return None
+        job = self._job_at(index)
+        if job is None or index.row() >= len(job.keywords):
+            return None
+        return job.keywords[index.row()]
+
+    def parent_of(self, job: JobRow) -> JobRow | None:
+        """The job this one retries, when it is on the list."""
+        return self._by_id.get(job.info.parent_job) if job.info.parent_job else None
+
+    def retries_of(self, job: JobRow) -> list[JobRow]:
+        """The retries of `job` on the list, newest first."""
+        return [r for r in self._rows if r.info.parent_job == job.job_id]
+
+    def job_name(self, job: JobRow) -> str:
+        """A retry is named as one, so it is not taken for a second copy of its job."""
+        parent = self.parent_of(job)
+        return f"↳ Retry of {parent.info.name}" if parent is not None else job.info.name
+
+    def root_of(self, job: JobRow) -> JobRow:
+        """The first job of a chain of retries (the job itself when it is no retry)."""
+        seen = {job.job_id}
+        while (parent := self.parent_of(job)) is not None and parent.job_id not in seen:
+            seen.add(parent.job_id)
+            job = parent
+        return job
+
+    def gallery_choices(self, asked: str | None = None) -> list[tuple[str, str, set[str]]]:
+        """The jobs whose images a gallery can show, newest first: (text, the newest job id of
+        it, every job id of it). A job and its retries keep their images in one folder, so
+        they are one choice; a job with no images yet is left out, unless it is `asked` for
+        (Show images on a job that just started)."""
+        families: dict[str, list[JobRow]] = {}
+        for job in self._rows:
+            families.setdefault(self.root_of(job).job_id, []).append(job)
+        choices = []
+        for root_id, members in families.items():
+            root = self._by_id[root_id]
+            images = max(m.progress.in_folder for m in members)
+            if images <= 0 and all(m.job_id != asked for m in members):
+                continue
+            newest = max(members, key=lambda m: m.info.submitted_at)
+            when = words.when_text(root.info.submitted_at)
+            text = f"{root.info.name} — {when}"
+            choices.append((text, newest.job_id, {m.job_id for m in members}))
+        return choices
 
     def row_of(self, job_id: str) -> int:
         job = self._by_id.get(job_id)
@@ -262,12 +356,16 @@ class JobsModel(QAbstractItemModel):
             return
         self._serial += 1
         job = JobRow(self._serial, event.info, event.progress, event.info.reason)
-        position = 0  # newest first
-        while (
-            position < len(self._rows)
-            and self._rows[position].info.submitted_at > job.info.submitted_at
-        ):
-            position += 1
+        parent = self._by_id.get(job.info.parent_job) if job.info.parent_job else None
+        if parent is not None:  # a retry: right below its job, the newest retry first
+            position = self._rows.index(parent) + 1
+        else:  # newest first, a job's retries kept below it
+            position = 0
+            while position < len(self._rows) and (
+                self._rows[position].info.parent_job in self._by_id
+                or self._rows[position].info.submitted_at > job.info.submitted_at
+            ):
+                position += 1
         self.beginInsertRows(QModelIndex(), position, position)
         self._rows.insert(position, job)
         self._by_id[job.job_id] = job
@@ -278,6 +376,8 @@ class JobsModel(QAbstractItemModel):
         job = self._by_id.get(event.progress.job_id)
         if job is not None and event.reason and not job.reason:
             job.reason = event.reason
+        if job is not None and job.info.finished_at is None:
+            job.info = replace(job.info, finished_at=time.time())  # as the history keeps it
         self._update(event.progress)
 
     def on_reason(self, event: JobReason) -> None:
@@ -295,7 +395,7 @@ class JobsModel(QAbstractItemModel):
             if job.ended:
                 continue
             self._changed(job)
-            count = len(job.progress.keywords)
+            count = len(job.keywords)
             if count:
                 parent = self.index(self._rows.index(job), 0)
                 self.dataChanged.emit(
@@ -305,14 +405,14 @@ class JobsModel(QAbstractItemModel):
     def on_expired(self, event: JobExpired) -> None:
         job = self._by_id.get(event.job_id)
         if job is not None and not job.ended:
-            self._update(replace(job.progress, state="expired", rate=0.0, eta_s=None))
+            self._update(replace(job.progress, state=JobState.EXPIRED, rate=0.0, eta_s=None))
 
     def _update(self, progress: JobProgress) -> None:
         job = self._by_id.get(progress.job_id)
         if job is None:
             return
-        old = job.progress.keywords
-        new = progress.keywords
+        old = job.keywords
+        new = keyword_rows(progress.keywords)
         parent = self.index(self._rows.index(job), 0)
         if len(old) != len(new):
             if old:

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from celery_core.crawler.dataset.space import SpaceCheck
 from celery_core.crawler.types import StorageFault
-from celery_core.jobs.state import JobProgress, KeywordProgress
+from celery_core.jobs.state import FINAL_JOB_STATES as FINAL_JOB_STATES
+from celery_core.jobs.state import JobProgress, JobState, KeywordProgress
+from pixcrawler_gui.presentation.source_text import source_problem_text
 
 GREEN = "#2e9d5b"
 AMBER = "#d08a12"
@@ -15,16 +17,17 @@ RED = "#d03b3b"
 GREY = "#8a8f98"
 BLUE = "#2f6fd6"
 
-JOB_STATES = {
-    "queued": ("Waiting for a worker", GREY),
-    "running": ("Running", BLUE),
-    "finishing": ("Writing labels and report", BLUE),
-    "cancelling": ("Cancelling…", AMBER),
-    "finished": ("Finished", GREEN),
-    "partial": ("Finished, some keywords short", AMBER),
-    "cancelled": ("Cancelled", AMBER),
-    "failed": ("Failed", RED),
-    "expired": ("Unknown: results expired", GREY),
+JOB_STATES: dict[str, tuple[str, str]] = {
+    JobState.QUEUED: ("Waiting for a worker", GREY),
+    JobState.RUNNING: ("Running", BLUE),
+    JobState.FINISHING: ("Writing labels and report", BLUE),
+    JobState.CANCELLING: ("Cancelling…", AMBER),
+    JobState.FINISHED: ("Finished", GREEN),
+    JobState.FINISHED_WITH_PROBLEMS: ("Finished with problems", AMBER),
+    JobState.PARTIAL: ("Finished, some keywords short", AMBER),
+    JobState.CANCELLED: ("Cancelled", AMBER),
+    JobState.FAILED: ("Failed", RED),
+    JobState.EXPIRED: ("Unknown: results expired", GREY),
 }
 KEYWORD_STATES = {
     "PENDING": ("Waiting", GREY),
@@ -35,7 +38,6 @@ KEYWORD_STATES = {
     "FAILURE": ("Failed", RED),
     "REVOKED": ("Revoked", AMBER),
 }
-FINAL_JOB_STATES = frozenset({"finished", "partial", "cancelled", "failed", "expired"})
 
 
 def job_state_text(progress: JobProgress, reason: str | None = None) -> str:
@@ -47,7 +49,30 @@ def job_state_text(progress: JobProgress, reason: str | None = None) -> str:
         text += f": {reason or progress.error}"
     elif progress.state == "cancelling" and fault is not None:
         text = f"Stopping: {fault_text(fault)}"
+    elif progress.state == JobState.FINISHED_WITH_PROBLEMS:
+        problem = problem_text(progress)
+        if problem:
+            text += f": {problem}"
     return text
+
+
+def problem_text(progress: JobProgress) -> str | None:
+    """Why a job finished with problems: the keywords that got nothing because every one of
+    their sources failed, and what to do about it."""
+    failed = [k for k in progress.keywords if k.sources_all_failed]
+    if not failed:
+        return None
+    reasons: list[str] = []
+    for k in failed:
+        reason = source_problem_text(k.source_errors)
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    who = (
+        f"{failed[0].category} / {failed[0].keyword}"
+        if len(failed) == 1
+        else f"{len(failed)} keywords"
+    )
+    return f"{who} got no images. {' '.join(reasons)}".strip()
 
 
 def failure_text(progress: JobProgress) -> str | None:
@@ -104,6 +129,9 @@ def keyword_state(k: KeywordProgress) -> tuple[str, str]:
             text, color = "Done, short of the target", AMBER
     if k.fault is not None:
         text, color = f"Stopped: {fault_text(k.fault)}", RED
+    elif k.sources_all_failed:
+        # Nothing came because every source failed: a failure, with the reason in words.
+        text, color = f"Failed: {source_problem_text(k.source_errors)}", RED
     elif k.state == "FAILURE" and k.error:
         text += f": {k.error}"
     elif k.source_errors and k.state in ("SUCCESS", "PROGRESS"):

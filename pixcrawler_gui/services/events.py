@@ -206,6 +206,9 @@ class ConnectionCheck:
     ok: bool
     reason: str | None
     seconds: float
+    # What was tested instead of the URL as typed, in words, when the app uses another one:
+    # "PixCrawler's own Redis on port 40123 (nothing answers at localhost:6379)".
+    used: str | None = None
 
 
 @dataclass

@@ -26,8 +26,8 @@ from celery_core.redis_server.connection import (
 )
 from celery_core.redis_server.embedded import EmbeddedRedis
 from celery_core.settings.celery_settings import CelerySettings
-from celery_core.settings.file_settings import FileSettings
-from celery_core.settings.redis_urls import mask_url
+from celery_core.settings.file_settings import FileSettings, SettingsError
+from celery_core.settings.redis_urls import mask_url, url_target
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.cluster.cluster_monitor import ClusterMonitor
 from pixcrawler_gui.services.cluster.remote_workers import RemoteWorkers
@@ -50,6 +50,7 @@ from pixcrawler_gui.services.workers.worker_command import NODE_PREFIX
 from pixcrawler_gui.services.workers.worker_roster import FILE_NAME, RosterKeeper, WorkerRoster
 
 log = logging.getLogger(__name__)
+_ROLE_FIELDS: dict[str, str] = {"broker": "broker_url", "backend": "result_backend"}
 
 # Workers get this long to stop on Quit while Redis does not answer: a warm shutdown could not
 # report or acknowledge their tasks anyway (Redis keeps the messages; they run again later).
@@ -161,6 +162,15 @@ class AppServices:
             spec = self.supervisor.suggest_spec(worker.pool, worker.concurrency)
             self.supervisor.add_worker(replace(spec, queues=worker.queues))
 
+    def expects_local_workers(self) -> bool:
+        """Whether start() will start a worker of this computer (if Redis answers): the
+        window says "Starting a worker…" instead of "No workers yet" meanwhile."""
+        from celery_core.settings.file_settings import config_dir
+
+        if not self.options.autostart_workers:
+            return False
+        return WorkerRoster(self.options.roster_path or config_dir() / FILE_NAME).expects_workers()
+
     def _own_nodes_online(self) -> set[str]:
         """This computer's app-started workers that answer a ping (left running earlier)."""
         if self.celery is None:
@@ -262,7 +272,37 @@ class AppServices:
         return [*classes, CrawlerSettings]
 
     async def test_connection(self, role: Role, url: str) -> ConnectionCheck:
-        return await check_connection(role, url)
+        """PING what the app uses for `url`: the URL as typed, unless it is the saved one and
+        the app runs on its own Redis instead (nothing answered there), which is then tested
+        and named in `used`."""
+        effective = self._effective_url(role, url)
+        if effective is None:
+            return await check_connection(role, url)
+        info = self.endpoints.embedded if self.endpoints is not None else None
+        own, configured = await asyncio.gather(
+            check_connection(role, effective), check_connection(role, url, timeout=1.0)
+        )
+        target = url_target(url)
+        if configured.ok:
+            why = f"{target} answers now; the app moves to it when it restarts"
+        else:
+            why = f"nothing answers at {target}"
+        port = info.port if info is not None else "?"
+        return replace(own, used=f"PixCrawler's own Redis on port {port} ({why})")
+
+    def _effective_url(self, role: Role, url: str) -> str | None:
+        """The URL the app uses instead of `url`, or None when it uses `url` itself."""
+        endpoints = self.endpoints
+        if endpoints is None or endpoints.embedded is None:
+            return None
+        configured = self.settings.broker_url if role == "broker" else self.settings.result_backend
+        used = endpoints.broker_url if role == "broker" else endpoints.result_backend
+        try:
+            typed = self.settings.updated(**{_ROLE_FIELDS[role]: url})
+        except SettingsError:
+            return None  # not a URL: the check says so
+        same = getattr(typed, _ROLE_FIELDS[role]) == configured
+        return used if same and used != configured else None
 
     def settings_saved(self, outcome: SaveOutcome) -> None:
         """Saved settings of the current environment apply at once (reconnecting if needed)."""

@@ -74,6 +74,17 @@ def _kind(info: FieldInfo) -> tuple[Kind, bool]:
     return ("secret" if info.secret else "text"), optional
 
 
+def placeholder(item: EditorField) -> str:
+    """A text field's grey hint, from the field's own example: "Comma-separated, e.g. …" for
+    a list, "Not set (e.g. …)" for an optional text, else "e.g. …"."""
+    example = item.info.example
+    if item.kind == "list":
+        return f"Comma-separated, e.g. {example}" if example else "Comma-separated"
+    if item.optional:
+        return f"Not set (e.g. {example})" if example else "Not set"
+    return f"e.g. {example}" if example else ""
+
+
 def describe_fields(classes: Sequence[type[FileSettings]]) -> list[EditorField]:
     fields = []
     for owner in classes:

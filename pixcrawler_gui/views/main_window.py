@@ -61,6 +61,10 @@ class WindowBackend(SettingsActions, Protocol):
 
     def worker_defaults(self) -> tuple[str, int]: ...
 
+    def expects_local_workers(self) -> bool:
+        """Whether the app is about to start a worker of this computer."""
+        ...
+
     def settings_classes(self) -> list[type[FileSettings]]: ...
 
 
@@ -124,7 +128,11 @@ class MainWindow(QMainWindow):
         self.refresh_settings_problems()
 
         self.workers_panel = WorkersPanel(
-            backend.supervisor, backend.hub, backend.worker_defaults, self
+            backend.supervisor,
+            backend.hub,
+            backend.worker_defaults,
+            self,
+            starting=backend.expects_local_workers(),
         )
         self.add_page("workers", "Workers", self.workers_panel)
         self.job_pages: JobPages | None = None
@@ -144,12 +152,15 @@ class MainWindow(QMainWindow):
         self.crash_notifications = WorkerCrashNotifications(backend.hub, self.notifier, self)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.setCurrentRow(0)
+        first_run = self.ui_state.value(GEOMETRY_KEY) is None
 
         self.status = StatusBar(backend.hub, self)
         self.setStatusBar(self.status)
         self._build_menu()
         self._restore_geometry()
         self.installEventFilter(self)
+        if first_run and self.job_pages is not None:
+            self.show_page("crawl")  # nothing crawled yet: start where a crawl is described
 
     # -- pages ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -61,6 +62,59 @@ def test_bad_setting_is_refused_and_the_file_is_unchanged() -> None:
         assert words in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # one line, no traceback
     assert dev.read_bytes() == before
+
+
+def test_settings_cover_the_crawler_too() -> None:
+    dev = env_files("dev")[1]
+    for key, value in [
+        ("allowed_networks", "127.0.0.0/8, 10.0.0.0/8"),
+        ("PIXCRAWLER_CRAWLER_MAX_RETRIES", "4"),
+        ("accept_content", "json"),
+    ]:
+        out = pixcrawler("settings", "set", key, value)
+        assert out.returncode == 0, out.stderr
+    assert dev.read_text() == (
+        "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS=127.0.0.0/8,10.0.0.0/8\n"
+        "PIXCRAWLER_CRAWLER_MAX_RETRIES=4\n"
+        "PIXCRAWLER_CELERY_ACCEPT_CONTENT=json\n"
+    )
+    shown = pixcrawler("settings", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS           127.0.0.0/8,10.0.0.0/8" in shown.stdout
+    assert "PIXCRAWLER_CELERY_TASK_MAX_RETRIES" in shown.stdout
+    as_json = json.loads(pixcrawler("settings", "show", "--json").stdout)
+    assert as_json["allowed_networks"] == ["127.0.0.0/8", "10.0.0.0/8"]
+    assert as_json["max_retries"] == 4 and as_json["task_max_retries"] == 3
+
+
+def test_query_passwords_are_masked_moved_and_protected() -> None:
+    dev = env_files("dev")[1]
+    out = pixcrawler("settings", "set", "broker_url", "redis://localhost:6390/0?password=hunter2")
+    assert out.returncode == 0, out.stderr
+    assert dev.read_text() == "PIXCRAWLER_CELERY_BROKER_URL=redis://:hunter2@localhost:6390/0\n"
+    assert stat.S_IMODE(dev.stat().st_mode) == 0o600
+    out = pixcrawler("settings", "set", "proxy_url", "http://me:hunter3@proxy.example:3128")
+    assert out.returncode == 0, out.stderr
+    for args in (("show",), ("show", "--json")):
+        shown = pixcrawler("settings", *args)
+        assert "hunter" not in shown.stdout + shown.stderr
+        assert ":***@localhost:6390" in shown.stdout and "me:***@proxy.example" in shown.stdout
+
+
+def test_control_characters_and_bad_user_agents_are_refused() -> None:
+    dev = env_files("dev")[1]
+    for args, words in [
+        (("broker_url", "redis://local\nhost:6379/0"), "line break"),
+        (("user_agent", "Bot/1.0\r\nX-Evil: 1"), "carriage return"),
+        (("user_agent", "Bot ☃"), "HTTP header"),
+        (("allowed_networks", "127.0.0.0/8,nas"), "not a network"),
+        (("PIXCRAWLER_CELERY_ALLOWED_NETWORKS", "127.0.0.0/8"), "unknown setting"),
+    ]:
+        out = pixcrawler("settings", "set", *args)
+        assert out.returncode != 0
+        assert words in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not dev.exists()
 
 
 def test_worker_usage_error_exits_2() -> None:

@@ -282,6 +282,11 @@ def test_job_survives_its_worker_being_killed(
     assert len({line["sha256"] for line in lines}) == 30  # nothing kept twice
     files = sorted(p for p in (out / "slow" / "list").iterdir())
     assert [p.name for p in files] == sorted(Path(line["path"]).name for line in lines)
+    # Counts mean one thing: what the killed delivery saved counts as kept by this run, once.
+    report = json.loads((out / "report.json").read_text())
+    assert report["totals"]["in_folder"] == report["totals"]["kept"] == len(lines) == len(files)
+    assert report["totals"]["existing"] == 0
+    assert progress.in_folder == progress.counts.kept == 30 and progress.already_had == 0
 
 
 def test_soft_time_limit_keeps_what_was_saved_and_marks_the_job_partial(

@@ -44,20 +44,28 @@ DAMAGE = {
         "must be lower than “Hard time limit”",
         1,
     ),
-    "list saved as JSON by the settings screen": (
-        b"PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS='[\"127.0.0.0/8\"]'\n",
+    "a word in a list of networks": (
+        b"PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS=127.0.0.0/8,my-nas\n",
         CrawlerSettings,
         "allowed_networks",
         [],
         "is not a network",
         1,
     ),
-    "list that is not JSON": (
-        b"PIXCRAWLER_CELERY_ACCEPT_CONTENT=json\n",
+    "a JSON list that is not one": (
+        b"PIXCRAWLER_CELERY_ACCEPT_CONTENT=[json\n",
         CelerySettings,
         "accept_content",
         ["json"],
-        "is not a list in JSON form",
+        "is neither a comma-separated list nor a JSON list",
+        1,
+    ),
+    "a line break inside a URL": (
+        b"PIXCRAWLER_CELERY_BROKER_URL='redis://local\nhost:6379/0'\n",
+        CelerySettings,
+        "broker_url",
+        "redis://localhost:6379/0",
+        "contains a line break",
         1,
     ),
     "unknown choice": (

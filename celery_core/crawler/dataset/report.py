@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from celery_core.crawler.dataset.writer import utc_now
+from celery_core.crawler.dataset.writer import Dataset, utc_now
 from celery_core.crawler.types import Counts, KeywordResult
 from celery_core.settings.envfile import atomic_write_text
 
@@ -17,7 +18,41 @@ _COLUMNS = (
     ("invalid", "Invalid"),
     ("failed", "Failed"),
     ("skipped_existing", "Already had"),
+    ("in_folder", "In folder"),
 )
+
+
+def count_folders(root: Path, results: Iterable[KeywordResult], since: float) -> None:
+    """Give each keyword (all its parts merged) its figures from the dataset itself, so they
+    mean one thing however often its tasks were redelivered or re-run:
+
+    - `in_folder`: the manifest lines of its folder whose file is there now;
+    - `kept`: those of them fetched since `since` (the job's submission): added by this run,
+      with what a killed delivery saved before its task came back. Never fewer than the
+      tasks reported (a worker's clock behind the submitter's), never more than `in_folder`;
+    - `existing`: `in_folder - kept`, what the folder held before this run.
+    """
+    dataset = Dataset(root)
+    try:
+        known = dataset.existing()
+    except OSError:
+        return  # no manifest to read: the tasks' own figures stand
+    for result in results:
+        own = known.of_folder(dataset.relative_folder(result.category, result.keyword))
+        present, _ = own.on_disk(dataset.root)
+        in_folder = len(present.entries)
+        new = sum(1 for entry in present.entries if _epoch(entry.fetched_at) >= since)
+        counts = result.counts
+        counts.kept = min(in_folder, max(new, counts.kept))
+        counts.in_folder = in_folder
+        counts.existing = in_folder - counts.kept
+
+
+def _epoch(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def build_report(
@@ -71,9 +106,14 @@ def _reasons(counts: dict[str, Any], key: str) -> str:
 def render_markdown(report: dict[str, Any]) -> str:
     totals = report["totals"]
     lines = [f"# {report['title'] or 'Crawl report'}", ""]
+    kept = (
+        f"**{totals['in_folder']}** images in the folder, {totals['kept']} kept by this run"
+        if totals.get("in_folder")  # counted from the dataset by the job's final step
+        else f"Kept **{totals['kept']}** images"
+    )
     lines.append(
         f"Generated {report['generated_at']}; {report['elapsed_s']:.1f} s. "
-        f"Kept **{totals['kept']}** images; {totals['duplicates']} duplicates, "
+        f"{kept}; {totals['duplicates']} duplicates, "
         f"{totals['invalid']} invalid, {totals['failed']} failed downloads, "
         f"{totals['skipped_existing']} already kept by an earlier run."
     )
@@ -84,7 +124,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for kw in category["keywords"]:
             counts = kw["counts"]
             status = "cancelled" if kw["cancelled"] else "partial" if kw["partial"] else "done"
-            values = " | ".join(str(counts[key]) for key, _ in _COLUMNS)
+            values = " | ".join(str(counts.get(key, 0)) for key, _ in _COLUMNS)
             lines.append(
                 f"| {_cell(kw['keyword'])} | {kw['target']} | {values} | "
                 f"{kw['elapsed_s']:.1f} | {status} |"

@@ -119,7 +119,7 @@ class ManifestEntry:
             bytes=size,
             category=category,
             keyword=keyword,
-            fetched_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            fetched_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             final_url=final_url,
         )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from celery_core.crawler.types import Counts, StorageFault
-from celery_core.jobs.state import JobProgress, KeywordProgress
+from celery_core.jobs.state import JobProgress, JobState, KeywordProgress
 from celery_core.settings.file_settings import data_dir
 from pixcrawler_gui.services.jobs.job_events import JobInfo
 
@@ -219,7 +219,7 @@ class HistoryStore:
         progress = JobProgress(
             job_id=job_id,
             name=name,
-            state=state,
+            state=JobState.parse(state),
             keywords=keywords,
             target=target,
             rate=0.0,

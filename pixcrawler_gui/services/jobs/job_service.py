@@ -27,7 +27,7 @@ from celery_core.jobs.control import (
 from celery_core.jobs.redis_keys import load_job_record
 from celery_core.jobs.retry import retry_from_spec
 from celery_core.jobs.spec import JobSpec
-from celery_core.jobs.state import JobProgress, job_progress
+from celery_core.jobs.state import FINAL_JOB_STATES, JobProgress, JobState, job_progress
 from celery_core.settings.redis_urls import mask_secrets
 from pixcrawler_gui.services.events import EventHub, WorkerCrashed
 from pixcrawler_gui.services.jobs.history import HIDDEN_KEPT_S, History, HistoryEntry
@@ -50,7 +50,6 @@ from pixcrawler_gui.services.jobs.watcher import JobWatcher
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = frozenset({"finished", "partial", "cancelled", "failed"})
 CANCELLED_HERE = "cancelled by you"
 CANCELLED_ELSEWHERE = "cancelled from another program or computer"
 EXPIRED_REASON = "its records expired in Redis before the app saw the end"
@@ -106,10 +105,14 @@ class JobService:
         # Jobs taken off the list are forgotten once Redis has surely dropped their records.
         now, keep = time.time(), max(HIDDEN_KEPT_S, 2 * _seconds(celery_app.conf.result_expires))
         self.history.write(lambda store: store.prune(now, keep))
-        ended = [j for j, (state, _) in self._saved.items() if state in FINAL_STATES]
+        ended = [
+            j
+            for j, (state, _) in self._saved.items()
+            if state in FINAL_JOB_STATES and state != JobState.EXPIRED
+        ]
         self.watcher.start(result_backend, known=[*ended, *self.removed])
         for job_id, (state, _) in self._saved.items():
-            if state not in FINAL_STATES and state != "expired":
+            if state not in FINAL_JOB_STATES:
                 self.watcher.follow(job_id)
 
     async def reconnect(self, celery_app: Any, result_backend: str) -> None:
@@ -225,7 +228,7 @@ class JobService:
         """Take an ended job off the list and out of view for good; its files stay. A job
         still running is not removed (False)."""
         state, _ = self._saved.get(job_id, ("", 0.0))
-        if job_id not in self.entries or state not in FINAL_STATES | {"expired"}:
+        if job_id not in self.entries or state not in FINAL_JOB_STATES:
             return False
         del self.entries[job_id]
         self._saved.pop(job_id, None)
@@ -268,7 +271,7 @@ class JobService:
         finished_at = time.time()
         self.history.write(lambda store: store.save_progress(progress, finished_at))
         reason = event.reason
-        if progress.state == "cancelled" and job_id not in self._cancelled_here:
+        if progress.state == JobState.CANCELLED and job_id not in self._cancelled_here:
             reason = reason or CANCELLED_ELSEWHERE
         if reason:
             self._reason(job_id, reason, replace=False)

@@ -80,6 +80,16 @@ class WorkerRoster:
             log.warning("%s is not a worker list (%s); set aside as %s", self.path, exc, kept.name)
             return None
 
+    def expects_workers(self) -> bool:
+        """Whether opening the app starts a local worker: yes unless the file says "none" (an
+        empty list). Reads without setting a damaged file aside (load() does that)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return True  # no file (a first run) or an unusable one: one worker starts
+        items = data.get("workers") if isinstance(data, dict) else None
+        return not isinstance(items, list) or bool(items)
+
     def save(self, workers: Sequence[SavedWorker]) -> None:
         """Write the list atomically: a crash leaves the old file or the new one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

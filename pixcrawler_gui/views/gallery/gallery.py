@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 from celery_core.crawler.dataset.writer import ManifestEntry
 from pixcrawler_gui.models.gallery_model import ITEM_ROLE, STATUS_ROLE, GalleryFilter, GalleryModel
 from pixcrawler_gui.models.jobs_model import JobsModel
-from pixcrawler_gui.presentation import job_text as words
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import EventHub
 from pixcrawler_gui.services.jobs.thumbnail_loader import (
@@ -94,6 +93,8 @@ class GalleryPage(QWidget):
         super().__init__(parent)
         self.loader = loader
         self.jobs = jobs
+        self._choices: list[tuple[str, str, set[str]]] | None = None  # None: not filled yet
+        self._asked: str | None = None  # Show images on a job: offered even without images
         self.model = GalleryModel(hub, loader, parent=self)
         self.filter = GalleryFilter(self)
         self.filter.setSourceModel(self.model)
@@ -185,32 +186,54 @@ class GalleryPage(QWidget):
         jobs.rowsInserted.connect(self._refill_jobs)
         jobs.rowsRemoved.connect(self._refill_jobs)
         jobs.modelReset.connect(self._refill_jobs)
+        jobs.dataChanged.connect(self._refill_jobs)  # a job's first image makes it a choice
         self._refill_jobs()
 
     # -- jobs ----------------------------------------------------------------------------------
 
     def _refill_jobs(self) -> None:
+        """The jobs with images, newest first; a job and its retries (one folder) are one."""
+        choices = self.jobs.gallery_choices(self._asked)
+        before = self._choices
+        self._choices = choices
+        if before is not None and [c[:2] for c in choices] == [c[:2] for c in before]:
+            return
         current = self.model.job_id
+        index = self._choice_of(current) if current else -1
         self.job_combo.blockSignals(True)
         self.job_combo.clear()
-        for job in self.jobs.jobs():
-            text = f"{job.info.name} — {words.when_text(job.info.submitted_at)}"
-            self.job_combo.addItem(text, job.job_id)
-        index = self.job_combo.findData(current) if current else -1
+        for text, job_id, _ in choices:
+            self.job_combo.addItem(text, job_id)
         self.job_combo.setCurrentIndex(index)
         self.job_combo.blockSignals(False)
         if index < 0 and self.job_combo.count():
             self.job_combo.setCurrentIndex(0)  # none shown yet, or the one shown was removed
         elif index < 0 and current is not None:
             self._job_chosen(-1)  # the last job left the list
+        elif index >= 0 and self.job_combo.itemData(index) != current:
+            self._job_chosen(index)  # another job, or a retry joined the shown one
         self._update_count()
 
+    def _choice_of(self, job_id: str) -> int:
+        """The picker's entry showing `job_id`'s images (its own, or its family's), or -1."""
+        for index, (_, _, members) in enumerate(self._choices or ()):
+            if job_id in members:
+                return index
+        return -1
+
     def show_job(self, job_id: str) -> None:
-        index = self.job_combo.findData(job_id)
-        if index >= 0:
-            if index == self.job_combo.currentIndex() and self.model.job_id == job_id:
-                return
-            self.job_combo.setCurrentIndex(index)
+        """Show `job_id`'s images (a job and its retries share them)."""
+        if self._choice_of(job_id) < 0:
+            self._asked = job_id
+            self._refill_jobs()
+        index = self._choice_of(job_id)
+        if index < 0:
+            return
+        if index == self.job_combo.currentIndex() and self.model.job_id == self.job_combo.itemData(
+            index
+        ):
+            return
+        self.job_combo.setCurrentIndex(index)
 
     def _job_chosen(self, index: int) -> None:
         job_id = self.job_combo.itemData(index) if index >= 0 else None

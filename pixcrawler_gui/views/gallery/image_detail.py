@@ -7,8 +7,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from celery_core.crawler.dataset.writer import ManifestEntry
+from pixcrawler_gui.desktop.open_path import open_path
 from pixcrawler_gui.services.jobs.thumbnail_loader import GalleryItem
 from pixcrawler_gui.views.style import label
 
@@ -121,7 +122,7 @@ class ImageDetail(QWidget):
         if self.path is None:
             return False
         self.open_requested.emit()
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.path.parent)))
+        return open_path(self.path.parent, "folder", self)
 
 
 def _facts(item: GalleryItem, entry: ManifestEntry | None, local: Path | None) -> str:

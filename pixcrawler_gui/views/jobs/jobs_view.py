@@ -9,8 +9,8 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QModelIndex, Qt, QUrl, Signal, SignalInstance
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtCore import QModelIndex, Qt, Signal, SignalInstance
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -27,10 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from pixcrawler_gui.desktop.icon import app_icon
+from pixcrawler_gui.desktop.open_path import open_path
 from pixcrawler_gui.models.jobs_model import COLUMNS, NAME, PROGRESS, JobRow, JobsModel
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.presentation import job_text as words
 from pixcrawler_gui.presentation import redis_text
+from pixcrawler_gui.presentation.job_rows import KeywordRow, part_label
 from pixcrawler_gui.presentation.worker_text import handed_back_text
 from pixcrawler_gui.services.background import TaskSet
 from pixcrawler_gui.services.events import EventHub, WorkersOnline
@@ -215,7 +217,7 @@ class JobsView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
-        for column, width in enumerate((0, 185, 130, 75, 80, 85, 70, 100)):
+        for column, width in enumerate((0, 185, 130, 75, 110, 85, 70, 100)):
             if column != NAME:
                 self.tree.setColumnWidth(column, width)
         self.tree.selectionModel().selectionChanged.connect(self._refresh)
@@ -261,6 +263,9 @@ class JobsView(QWidget):
         state = job.progress.state if job is not None else ""
         self.cancel_button.setEnabled(running and state != "cancelling")
         retryable = job is not None and job.ended and _has_retry_work(job)
+        # A retry still running does that work already: a second one would only repeat it.
+        if job is not None and any(not r.ended for r in self.model.retries_of(job)):
+            retryable = False
         self.retry_button.setEnabled(retryable)
         for button in (self.folder_button, self.images_button, self.again_button):
             button.setEnabled(job is not None)
@@ -269,7 +274,14 @@ class JobsView(QWidget):
         self.report_button.setEnabled(job is not None and bool(job.progress.summary.get("report")))
         handed_back = self._handed_back.get(job.job_id, []) if job is not None else []
         paused = job is not None and self.model.paused(job)
-        self.details.setText(_details(job, handed_back, paused) if job is not None else "")
+        index = selected_row(self.tree)
+        keyword = self.model.keyword_for(index) if index is not None else None
+        if job is not None and keyword is not None:
+            self.details.setText(_keyword_details(keyword, job))
+        elif job is not None:
+            self.details.setText(_details(job, handed_back, paused, self.model))
+        else:
+            self.details.setText("")
         self._update_notice()
 
     def _double_clicked(self, index: QModelIndex) -> None:
@@ -327,7 +339,7 @@ class JobsView(QWidget):
             )
             return False
         self.feedback.hide()
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        return open_path(path, what, self)
 
     def _say(self, text: str) -> None:
         self.feedback.setText(text)
@@ -361,12 +373,17 @@ def _has_retry_work(job: JobRow) -> bool:
 
 
 def _details(
-    job: JobRow, handed_back: list[TasksHandedBack] | None = None, paused: bool = False
+    job: JobRow,
+    handed_back: list[TasksHandedBack] | None = None,
+    paused: bool = False,
+    model: JobsModel | None = None,
 ) -> str:
     p = job.progress
     esc = html.escape
     state = redis_text.JOB_PAUSED if paused else words.job_state_text(p, job.reason)
-    lines = [f"<b>{esc(job.info.name)}</b> — {esc(state)}"]
+    name = model.job_name(job) if model is not None else job.info.name
+    took = f" · {job.took}" if job.took else ""
+    lines = [f"<b>{esc(name)}</b> — {esc(state)}{esc(took)}"]
     if paused:
         lines.append(f"<span style='color:{redis_text.PAUSED_COLOR}'>"
                      f"{esc(redis_text.PAUSED_WHY)}</span>")  # fmt: skip
@@ -385,10 +402,51 @@ def _details(
                      f"{esc(k.error or 'failed')}</span>")  # fmt: skip
     if len(failed) > 3:
         lines.append(f"… and {len(failed) - 3} more keywords failed")
-    started = words.when_text(job.info.submitted_at)
+    started = f"Started {words.when_text(job.info.submitted_at)}"
+    parent = model.parent_of(job) if model is not None else None
+    if parent is not None:
+        started += (
+            f" · a retry of “{parent.info.name}” (started "
+            f"{words.when_text(parent.info.submitted_at)}): only its unfinished keywords, "
+            "into the same folder"
+        )
+    elif job.info.parent_job:
+        started += " · a retry of an earlier job"
+    retries = model.retries_of(job) if model is not None else []
+    if retries:
+        started += (
+            f" · retried {words.when_text(retries[0].info.submitted_at)} (the row below)"
+            if len(retries) == 1
+            else f" · retried {len(retries)} times (the rows below)"
+        )
+    lines.append(esc(started))
+    return "<br>".join(lines)
+
+
+def _keyword_details(row: KeywordRow, job: JobRow) -> str:
+    """A keyword's details: its figures and, when it was cut up to spread the work, its parts."""
+    esc = html.escape
+    k = row.combined
+    state, _ = words.keyword_state(k)
+    lines = [f"<b>{esc(row.name)}</b> — {esc(state)}"]
     lines.append(
-        f"Started {esc(started)}" + (" · a retry of an earlier job" if job.info.parent_job else "")
+        f"{k.counts.kept} kept of {k.target} wanted, {k.counts.duplicates} duplicates, "
+        f"{k.counts.failed} failed downloads, {k.counts.invalid} unusable"
     )
+    if k.already_had:
+        lines.append(esc(words.already_had_text(k.counts.kept, k.already_had)))
+    if row.split:
+        shared = next((words.shared_target_text(p) for p in row.parts if p.shared_target), None)
+        why = shared or "The list was cut into parts so that several workers share the work."
+        lines.append(esc(f"Worked on in {len(row.parts)} parts. {why}"))
+        for part in row.parts:
+            part_state, color = words.keyword_state(part)
+            lines.append(
+                f"&nbsp;&nbsp;{esc(part_label(part))}: {part.counts.kept} kept · "
+                f"<span style='color:{color}'>{esc(part_state)}</span>"
+            )
+    lines += [f"Source problem: {esc(e)}" for e in k.source_errors[:3]]
+    lines.append(f"Job: {esc(job.info.name)} · Folder: {esc(job.info.output_dir)}")
     return "<br>".join(lines)
 
 

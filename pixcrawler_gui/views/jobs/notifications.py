@@ -63,6 +63,9 @@ def job_message(event: JobEnded) -> tuple[str, str, Level]:
         return f"Crawl finished: {p.name}", f"{counts}. {few}.", "warning"
     if p.state == "cancelled":
         return f"Crawl cancelled: {p.name}", f"What it saved stays: {counts}.", "warning"
+    if p.state == "finished_with_problems":
+        problem = words.problem_text(p) or "some keywords got no images"
+        return f"Crawl finished with problems: {p.name}", f"{problem} ({counts}).", "warning"
     fault = words.fault_text(p.fault) if p.fault is not None else None
     reason = fault or event.reason or p.error or "unknown error"
     return f"Crawl failed: {p.name}", f"{reason}. Saved before it stopped: {counts}.", "error"

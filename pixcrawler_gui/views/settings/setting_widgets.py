@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from celery_core.settings.redis_urls import mask_url, url_has_password
-from pixcrawler_gui.services.settings_editor import EditorField
+from pixcrawler_gui.presentation.readable_text import readable_amount
+from pixcrawler_gui.services.settings_editor import EditorField, placeholder
+from pixcrawler_gui.views.style import MUTED_TEXT
 
 INT32_MAX = 2**31 - 1
 Changed = Callable[[Any], None]
@@ -35,6 +37,7 @@ class Binding:
     """A widget for one field; `widget` goes into the form."""
 
     widget: QWidget
+    unit_hint: QLabel | None = None  # the amount in words, for a number with a unit
 
     def __init__(self, field: EditorField, changed: Changed, invalid: Invalid) -> None:
         self.field = field
@@ -201,8 +204,7 @@ class TextBinding(Binding):
         super().__init__(field, changed, invalid)
         self.edit = QLineEdit()
         self.edit.setMinimumWidth(320)
-        if field.optional:
-            self.edit.setPlaceholderText("Not set")
+        self.edit.setPlaceholderText(placeholder(field))
         self.widget = self.edit
         self.edit.textChanged.connect(self._typed)
 
@@ -212,6 +214,7 @@ class TextBinding(Binding):
 
     def _show(self, value: Any) -> None:
         self.edit.setText("" if value is None else str(value))
+        self.edit.setCursorPosition(0)  # a long value shows its start, not its end
 
     def _show_text(self, text: str) -> None:
         self.edit.setText(text)
@@ -266,10 +269,6 @@ class SecretBinding(TextBinding):
 class ListBinding(TextBinding):
     """A list of words, typed comma-separated."""
 
-    def __init__(self, field: EditorField, changed: Changed, invalid: Invalid) -> None:
-        super().__init__(field, changed, invalid)
-        self.edit.setPlaceholderText("Comma-separated, e.g. JPEG, PNG")
-
     def _typed(self, text: str) -> None:
         self._emit([part.strip() for part in text.split(",") if part.strip()])
 
@@ -292,4 +291,32 @@ def make_binding(field: EditorField, changed: Changed, invalid: Invalid) -> Bind
     kind = field.kind
     if kind == "int" and (field.info.maximum or 0) > INT32_MAX:
         kind = "text"  # beyond what a spin box holds; validated by the settings class
-    return BINDINGS[kind](field, changed, invalid)
+    binding = BINDINGS[kind](field, changed, invalid)
+    spin = getattr(binding, "spin", None)
+    if field.info.unit and isinstance(spin, (QSpinBox, QDoubleSpinBox)):
+        binding.unit_hint = _unit_hint(binding, spin, field.info.unit)
+    return binding
+
+
+def _unit_hint(binding: Binding, spin: QSpinBox | QDoubleSpinBox, unit: str) -> QLabel:
+    """Beside a number in seconds or bytes, the same amount in words ("= 7 days", "= 20 MB");
+    the number itself stays exact, so what is saved is what the file held."""
+    hint = QLabel()
+    hint.setObjectName("UnitHint")
+    hint.setStyleSheet(f"color: {MUTED_TEXT};")
+    hint.setMinimumWidth(150)
+
+    def update(value: float) -> None:
+        words = readable_amount(value, unit)
+        hint.setText(f"= {words}" if words else "")
+
+    spin.valueChanged.connect(update)
+    update(spin.value())
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(binding.widget)
+    row.addWidget(hint)
+    row.addStretch(1)
+    binding.widget = box
+    return hint

@@ -125,7 +125,10 @@ class SettingsDialog(QDialog):
     def _add_connection_test(self) -> None:
         page = self.form.page_layout(BROKER_KEY)
         self.test_button = QPushButton("Test connection", self)
-        self.test_button.setToolTip("Send a PING to the broker and the result backend as typed")
+        self.test_button.setToolTip(
+            "Send a PING to the broker and the result backend the app uses: as typed, or "
+            "PixCrawler's own Redis when the app runs on it"
+        )
         self.test_result = label("", "TestResult", self)
         self.test_result.setTextFormat(self.test_result.textFormat().RichText)
         row = QHBoxLayout()
@@ -271,12 +274,14 @@ class SettingsDialog(QDialog):
 
 def _describe(check: ConnectionCheck) -> str:
     name = "Broker" if check.role == "broker" else "Result backend"
+    used = f" — {_escape(check.used)}" if check.used else ""
     if check.ok:
+        where = _escape(check.used) if check.used else _escape(check.url)
         return (
             f"<span style='color:{GREEN}'>●</span> {name}: answered in "
-            f"{check.seconds * 1000:.0f} ms ({_escape(check.url)})"
+            f"{check.seconds * 1000:.0f} ms ({where})"
         )
-    return f"<span style='color:{RED}'>●</span> {name}: {_escape(check.reason or 'failed')}"
+    return f"<span style='color:{RED}'>●</span> {name}: {_escape(check.reason or 'failed')}{used}"
 
 
 def _join(items: list[str]) -> str:

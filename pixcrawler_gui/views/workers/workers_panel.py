@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from pixcrawler_gui.desktop.icon import app_icon
 from pixcrawler_gui.models.subscriptions import subscribe_for
 from pixcrawler_gui.models.workers_model import WorkersModel
+from pixcrawler_gui.presentation.readable_text import fold_tracebacks
 from pixcrawler_gui.presentation.worker_text import crash_notice, signal_hint
 from pixcrawler_gui.services.events import (
     EventHub,
@@ -31,6 +33,7 @@ from pixcrawler_gui.services.events import (
     WorkerChanged,
     WorkerLog,
     WorkerSnapshot,
+    WorkersOnline,
     WorkerState,
 )
 from pixcrawler_gui.services.workers.supervisor import Supervisor
@@ -58,9 +61,14 @@ class WorkersPanel(QWidget):
         hub: EventHub,
         spec_defaults: Callable[[], tuple[str, int]],
         parent: QWidget | None = None,
+        starting: bool = False,
     ) -> None:
         super().__init__(parent)
         self.supervisor = supervisor
+        # The app starts a worker of this computer as it opens: until one shows up (or the
+        # first count of workers says none will), say so rather than "No workers yet".
+        self.starting = starting
+        self._unfinished: list[str] = []  # a traceback still arriving in the log
         self._spec_defaults = spec_defaults
         self.model = WorkersModel(hub, parent=self)
         self.add_dialog: AddWorkerDialog | None = None
@@ -112,6 +120,7 @@ class WorkersPanel(QWidget):
         self.model.rowsRemoved.connect(self._rows_changed)
         self.model.dataChanged.connect(self._refresh_selected)
         subscribe_for(self, hub, WorkerLog, self._on_log)
+        subscribe_for(self, hub, WorkersOnline, self._on_online)
         for snapshot in supervisor.workers():
             self.model.on_changed(WorkerChanged(snapshot))
         self._rows_changed()
@@ -138,7 +147,7 @@ class WorkersPanel(QWidget):
         self.empty_button = QPushButton("Add worker…", page)
         self.empty_button.setMinimumWidth(160)
         self.empty_button.clicked.connect(self.open_add_dialog)
-        picture = QLabel(page)
+        self.empty_picture = picture = QLabel(page)
         picture.setPixmap(app_icon().pixmap(96, 96))
         layout = QVBoxLayout(page)
         layout.addStretch(1)
@@ -180,7 +189,13 @@ class WorkersPanel(QWidget):
         self.log_view.setObjectName("LogView")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_BLOCKS)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # Banners and long lines wrap: a log that opens scrolled sideways hides its start.
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.full_tracebacks = QCheckBox("Show full tracebacks", log_box)
+        self.full_tracebacks.setToolTip(
+            "A traceback shows as its last line (marked ▸) until you tick this"
+        )
+        self.full_tracebacks.toggled.connect(self._selection_changed)
         self.log_view.setPlaceholderText("Select a worker to see what it writes.")
         # Stay at the newest line (as the log grows or the pane shrinks) until the user
         # scrolls up to read something.
@@ -190,7 +205,10 @@ class WorkersPanel(QWidget):
         bar.rangeChanged.connect(self._scroll_log)
         column = QVBoxLayout(log_box)
         column.setContentsMargins(0, 6, 0, 0)
-        column.addWidget(self.log_title)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.log_title, 1)
+        title_row.addWidget(self.full_tracebacks)
+        column.addLayout(title_row)
         column.addWidget(self.problem)
         column.addWidget(self.crash_box)
         column.addWidget(self.log_view, 1)
@@ -268,17 +286,46 @@ class WorkersPanel(QWidget):
 
     def _rows_changed(self) -> None:
         has_rows = self.model.rowCount() > 0
+        if has_rows:
+            self.starting = False
+        self._show_empty_state()
         self.stack.setCurrentIndex(1 if has_rows else 0)
         self.toolbar.setVisible(has_rows)
         if has_rows and self.selected() is None:
             self.table.selectRow(0)
         self._refresh_selected()
 
+    def _show_empty_state(self) -> None:
+        if self.starting:
+            self.empty_title.setText("Starting a worker on this computer…")
+            self.empty_text.setText(
+                "It appears here in a moment, ready to crawl. Meanwhile you can describe a "
+                "crawl on the New crawl page."
+            )
+        else:
+            self.empty_title.setText("No workers yet")
+            self.empty_text.setText(
+                "Workers do the crawling. Click Add worker to start one on this computer. "
+                "Workers started on other computers with the same Redis show up here too."
+            )
+        self.empty_button.setVisible(not self.starting)
+
+    def _on_online(self, event: WorkersOnline) -> None:
+        # The first count comes a few seconds after start-up: no worker by then, none coming.
+        if self.starting and event.count == 0 and self.model.rowCount() == 0:
+            self.starting = False
+            self._show_empty_state()
+
     def _selection_changed(self) -> None:
         snapshot = self.selected()
         self.log_view.clear()
+        self._unfinished = []
         if snapshot is not None and snapshot.location == Location.LOCAL:
-            self.log_view.setPlainText("\n".join(self.supervisor.log_lines(snapshot.worker_id)))
+            lines = self.supervisor.log_lines(snapshot.worker_id)
+            if not self.full_tracebacks.isChecked():
+                shown, self._unfinished = fold_tracebacks(lines)
+                lines = shown + self._unfinished
+            self.log_view.setPlainText("\n".join(lines))
         self._follow_log = True
         self._scroll_log()
         self._refresh_selected()
@@ -349,8 +396,29 @@ class WorkersPanel(QWidget):
         snapshot = self.selected()
         if snapshot is None or snapshot.worker_id != event.worker_id:
             return
-        for line in event.lines:
+        lines = list(event.lines)
+        if not self.full_tracebacks.isChecked():
+            # A traceback's lines already shown while it arrived give way to its one line.
+            held = len(self._unfinished)
+            lines, self._unfinished = fold_tracebacks(self._unfinished + lines)
+            if held:
+                self._drop_last_lines(held)
+            lines += self._unfinished
+        for line in lines:
             self.log_view.appendPlainText(line)
+
+    def _drop_last_lines(self, count: int) -> None:
+        document = self.log_view.document()
+        if document.blockCount() <= count:
+            self.log_view.clear()
+            return
+        cursor = self.log_view.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        for _ in range(count):  # up to the start of the first line to drop...
+            cursor.movePosition(cursor.MoveOperation.PreviousBlock, cursor.MoveMode.KeepAnchor)
+        # ...and the line break before it, so no empty line stays behind.
+        cursor.movePosition(cursor.MoveOperation.EndOfBlock, cursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
 
 
 def _escape(text: str) -> str:

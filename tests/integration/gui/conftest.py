@@ -114,13 +114,23 @@ def no_leaks() -> Iterator[None]:
     pytest.fail("leaked: " + "; ".join(problems))
 
 
+_COLLECTOR: list[MainThreadGC] = []
+
+
 @pytest.fixture(scope="session", autouse=True)
 def main_thread_gc(qapp: QApplication) -> Iterator[MainThreadGC]:
-    """As in the app, cyclic garbage is collected on the GUI thread only."""
-    collector = MainThreadGC(parent=qapp)
-    collector.start()
-    yield collector
-    collector.stop()
+    """As in the app, cyclic garbage is collected on the GUI thread only.
+
+    One collector for the whole session: other folders (tests/integration/faults) use this
+    fixture too, and a second collector would find the automatic one already off and never
+    give it back."""
+    owner = not _COLLECTOR
+    if owner:
+        _COLLECTOR.append(MainThreadGC(parent=qapp))
+        _COLLECTOR[0].start()
+    yield _COLLECTOR[0]
+    if owner:
+        _COLLECTOR.pop().stop()
 
 
 _CLOSED_LOOPS: list[qasync.QEventLoop] = []

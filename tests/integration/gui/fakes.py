@@ -95,9 +95,13 @@ class FakeBackend:
         self.supervisor = FakeSupervisor(self.hub)
         self.saved: list[SaveOutcome] = []
         self.restarts = 0
+        self.starting_worker = False
 
     def worker_defaults(self) -> tuple[str, int]:
         return "prefork", 2
+
+    def expects_local_workers(self) -> bool:
+        return self.starting_worker
 
     def settings_classes(self) -> list[type[FileSettings]]:
         return [CelerySettings, CrawlerSettings]

@@ -68,8 +68,9 @@ def test_restart_mid_job_reattaches_and_cancel_keeps_what_was_saved(
     qtbot.mouseClick(view.retry_button, Qt.MouseButton.LeftButton)
     model = view.model
     wait_for(qtbot, lambda: model.rowCount() == 2, timeout=15)
-    retry = model.jobs()[0]
+    retry = model.jobs()[1]  # listed right under the job it retries
     assert retry.info.parent_job == job_id and retry.job_id != job_id
+    assert model.job_name(retry) == "↳ Retry of pets"
     wait_for(qtbot, lambda: _row(app, retry.job_id).progress.counts.kept >= kept + 1, timeout=60)
     view.select(retry.job_id)
     qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)

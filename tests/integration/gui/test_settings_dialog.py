@@ -218,3 +218,32 @@ def test_connection_test_reports_failures_without_freezing_the_window(
     wait_for(qtbot, lambda: dialog.test_result.text().count("answered in") == 2, timeout=15)
     assert redis_proc.password not in dialog.test_result.text()
     assert os.environ.get("PIXCRAWLER_CELERY_BROKER_URL") is None
+
+
+NETWORKS_KEY = "CrawlerSettings.allowed_networks"
+
+
+def test_a_network_typed_as_its_help_says_survives_save_and_reopen(
+    main_window: MainWindow, qtbot: Any
+) -> None:
+    """The field's own example (127.0.0.0/8) saved, loaded strictly, and shown again."""
+    from celery_core.settings.crawler_settings import CrawlerSettings
+    from celery_core.settings.file_settings import env_files
+
+    dialog = _open(main_window, qtbot)
+    dialog.form.show_page_of(NETWORKS_KEY)
+    edit = _edit(dialog.form.rows[NETWORKS_KEY])
+    assert edit.placeholderText() == "Comma-separated, e.g. 127.0.0.0/8, 192.168.1.0/24"
+    _type(qtbot, edit, "127.0.0.0/8")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    dialog.close()
+    text = env_files("dev")[1].read_text()
+    assert text == "PIXCRAWLER_CRAWLER_ALLOWED_NETWORKS=127.0.0.0/8\n"
+    assert CrawlerSettings.load().allowed_networks == ["127.0.0.0/8"]  # strict: loads back
+
+    again = _open(main_window, qtbot)
+    again.form.show_page_of(NETWORKS_KEY)
+    row = again.form.rows[NETWORKS_KEY]
+    assert _edit(row).text() == "127.0.0.0/8"
+    assert not row.error.isVisible() and not again.problems.isVisible()
+    screenshot(again, "settings-networks-after-save-and-reopen")

@@ -61,15 +61,22 @@ def test_parts_of_a_website_are_measured_against_what_they_share(qtbot: Any) -> 
     view = view_listing(qtbot, progress)
     model = view.model
     job = model.index(0, 0)
-    rows = [model.index(n, PROGRESS, job) for n in range(3)]
-    assert [model.data(r) for r in rows] == ["14 of 20, shared", "2 of 20, shared", "1 of 5"]
-    assert [model.data(r, PROGRESS_ROLE)[:2] for r in rows] == [(14, 20), (2, 20), (1, 5)]
-    # A part's time left depends on the other parts: only the job's row gives one.
-    assert model.data(model.index(0, ETA, job)) == "—"
-    assert model.data(model.index(2, ETA, job)) != "—"
+    # The website is one keyword to its user: one row, its parts added up against the target
+    # they share; the parts are listed only in the keyword's details.
+    assert model.rowCount(job) == 2
+    rows = [model.index(n, PROGRESS, job) for n in range(2)]
+    assert [model.data(r) for r in rows] == ["16 of 20", "1 of 5"]
+    assert [model.data(r, PROGRESS_ROLE)[:2] for r in rows] == [(16, 20), (1, 5)]
+    assert model.data(model.index(0, 0, job)) == "web / site"
+    # The keyword's time left: what the parts still miss, at their rates together.
+    assert model.data(model.index(0, ETA, job)) == "0 s"
     tooltip = model.data(model.index(0, 0, job), Qt.ItemDataRole.ToolTipRole)
-    assert "The 2 parts of this website share its 20 images" in tooltip
+    assert "Worked on in 2 parts" in tooltip
     view.resize(1100, 420)
     view.show()
     view.tree.expandAll()
+    view.tree.setCurrentIndex(model.index(0, 0, job))
+    details = view.details.text()
+    assert "The 2 parts of this website share its 20 images" in details
+    assert "Part 1 of 2 (share of the website): 14 kept" in details
     screenshot(view, "28-jobs-website-parts")
