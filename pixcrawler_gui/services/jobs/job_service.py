@@ -308,7 +308,11 @@ def _to_retry(progress: JobProgress | None) -> list[tuple[str, str]]:
     return [
         (k.category, k.keyword)
         for k in progress.keywords
-        if k.state in RETRY_STATES or k.cancelled or k.partial or (k.state == "PENDING")
+        if k.state in RETRY_STATES
+        or k.cancelled
+        or k.partial
+        or k.sources_all_failed
+        or (k.state == "PENDING")
     ]
 
 

@@ -1,5 +1,5 @@
 """A keyword whose every source failed is shown as a failure, its job amber, with the reason
-in words (issue 12)."""
+in words, and can be tried again once the computer is back online."""
 
 from __future__ import annotations
 
@@ -50,3 +50,5 @@ def test_a_keyword_that_reached_no_engine_is_a_failure(qtbot: Any) -> None:
     view.tree.expandAll()
     view.tree.setCurrentIndex(model.index(0, 0, job))
     screenshot(view, "jobs_failed_source")
+    view.select("j1")
+    assert view.retry_button.isEnabled()  # "is this computer online?" needs a way to try again
