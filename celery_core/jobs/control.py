@@ -173,7 +173,7 @@ def retry_failed(app: Celery, job_id: str) -> JobHandle | None:
         return None
     retry = []
     for task, kw in zip(record["tasks"], progress.keywords, strict=True):
-        if kw.state == "FAILURE" or kw.cancelled or kw.partial or kw.sources_all_failed:
+        if kw.unfinished:
             retry.append(WorkItem.from_dict(task["item"]))
     if not retry:
         return None

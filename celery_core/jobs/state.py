@@ -194,6 +194,12 @@ class KeywordProgress:
         return tuple(self.counts.source_errors)
 
     @property
+    def unfinished(self) -> bool:
+        """Worth running again: it failed, was cancelled, fell short, or every source failed
+        (the computer was offline). The one rule the app's and the CLI's retries share."""
+        return self.state == "FAILURE" or self.cancelled or self.partial or self.sources_all_failed
+
+    @property
     def sources_all_failed(self) -> bool:
         """Ended with nothing because every one of its sources failed: a failure, not a
         finish (`presentation.source_text` says why in words)."""

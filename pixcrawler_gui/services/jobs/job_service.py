@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 CANCELLED_HERE = "cancelled by you"
 CANCELLED_ELSEWHERE = "cancelled from another program or computer"
 EXPIRED_REASON = "its records expired in Redis before the app saw the end"
-RETRY_STATES = frozenset({"FAILURE"})
 
 
 class JobService:
@@ -306,13 +305,7 @@ def _to_retry(progress: JobProgress | None) -> list[tuple[str, str]]:
     if progress is None:
         return []
     return [
-        (k.category, k.keyword)
-        for k in progress.keywords
-        if k.state in RETRY_STATES
-        or k.cancelled
-        or k.partial
-        or k.sources_all_failed
-        or (k.state == "PENDING")
+        (k.category, k.keyword) for k in progress.keywords if k.unfinished or k.state == "PENDING"
     ]
 
 

@@ -367,9 +367,8 @@ class JobsView(QWidget):
 
 def _has_retry_work(job: JobRow) -> bool:
     keywords = job.progress.keywords
-    # A keyword whose every source failed (the computer was offline) is worth another try too.
     return job.progress.state in ("failed", "cancelled", "partial", "expired") or any(
-        k.state == "FAILURE" or k.cancelled or k.partial or k.sources_all_failed for k in keywords
+        k.unfinished for k in keywords
     )
 
 
